@@ -1,0 +1,227 @@
+//! Ingest: turns InfluxDB line protocol bodies into points for the storage engine, with
+//! per-line errors (line number, reason) for the lines that cannot be stored.
+
+pub mod line_protocol;
+
+use std::sync::Arc;
+
+use crate::clock::Clock;
+use crate::storage::{Engine, Point, Value, WriteOptions};
+use line_protocol::{FieldValue, ParsedLine};
+
+/// Timestamp precision of a write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Precision {
+    Nanosecond,
+    Microsecond,
+    Millisecond,
+    Second,
+    Minute,
+    Hour,
+    /// Guess per timestamp from its magnitude (InfluxDB 3's `auto`).
+    Auto,
+}
+
+/// Which API named the precision; each accepts its own spellings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Api {
+    V1,
+    V2,
+    V3,
+}
+
+impl Precision {
+    /// Parses a `precision` query parameter as the given API spells it.
+    pub fn parse(s: &str, api: Api) -> Option<Precision> {
+        Some(match (s, api) {
+            ("ns" | "nanosecond", _) => Precision::Nanosecond,
+            ("us" | "microsecond", _) => Precision::Microsecond,
+            ("ms" | "millisecond", _) => Precision::Millisecond,
+            ("s" | "second", _) => Precision::Second,
+            ("n", Api::V1) => Precision::Nanosecond,
+            ("u", Api::V1) => Precision::Microsecond,
+            ("m", Api::V1) => Precision::Minute,
+            ("h", Api::V1) => Precision::Hour,
+            ("auto", Api::V3) => Precision::Auto,
+            _ => return None,
+        })
+    }
+
+    /// Converts a timestamp in this precision to nanoseconds; `None` when out of range.
+    pub fn to_nanos(self, ts: i64) -> Option<i64> {
+        let factor: i64 = match self {
+            Precision::Nanosecond => 1,
+            Precision::Microsecond => 1_000,
+            Precision::Millisecond => 1_000_000,
+            Precision::Second => 1_000_000_000,
+            Precision::Minute => 60_000_000_000,
+            Precision::Hour => 3_600_000_000_000,
+            Precision::Auto => {
+                let a = ts.unsigned_abs();
+                if a < 5_000_000_000 {
+                    1_000_000_000
+                } else if a < 5_000_000_000_000 {
+                    1_000_000
+                } else if a < 5_000_000_000_000_000 {
+                    1_000
+                } else {
+                    1
+                }
+            }
+        };
+        ts.checked_mul(factor)
+    }
+}
+
+/// A line that was not stored.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct LineError {
+    pub original_line: String,
+    pub line_number: usize,
+    pub error_message: String,
+}
+
+/// The result of a line protocol write.
+#[derive(Debug, Default)]
+pub struct WriteSummary {
+    pub lines_stored: usize,
+    pub errors: Vec<LineError>,
+}
+
+/// Errors that are not about individual lines.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Storage(#[from] crate::storage::Error),
+}
+
+/// How to treat a request body.
+#[derive(Debug, Clone, Copy)]
+pub struct WriteParams {
+    pub precision: Precision,
+    pub accept_partial: bool,
+    pub sync: bool,
+}
+
+/// Parses line protocol and turns it into storage points.
+pub struct Ingester {
+    engine: Arc<Engine>,
+    clock: Arc<dyn Clock>,
+}
+
+const MAX_ORIGINAL_LINE: usize = 256;
+
+fn line_error(line_number: usize, line: &[u8], message: String) -> LineError {
+    let mut original = String::from_utf8_lossy(line).into_owned();
+    if original.len() > MAX_ORIGINAL_LINE {
+        let mut cut = MAX_ORIGINAL_LINE;
+        while !original.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        original.truncate(cut);
+    }
+    LineError {
+        original_line: original,
+        line_number,
+        error_message: message,
+    }
+}
+
+/// Converts a parsed line to a point with a nanosecond timestamp.
+pub fn to_point(
+    line: ParsedLine<'_>,
+    precision: Precision,
+    default_time: i64,
+) -> Result<Point, String> {
+    let time = match line.timestamp {
+        Some(ts) => precision
+            .to_nanos(ts)
+            .ok_or_else(|| format!("timestamp {ts} is out of range for precision"))?,
+        None => default_time,
+    };
+    Ok(Point {
+        table: line.measurement.into_owned(),
+        tags: line
+            .tags
+            .into_iter()
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect(),
+        fields: line
+            .fields
+            .into_iter()
+            .map(|(k, v)| {
+                let v = match v {
+                    FieldValue::Float(x) => Value::Float(x),
+                    FieldValue::Integer(x) => Value::Integer(x),
+                    FieldValue::UInteger(x) => Value::UInteger(x),
+                    FieldValue::String(x) => Value::String(x.into_owned()),
+                    FieldValue::Boolean(x) => Value::Boolean(x),
+                };
+                (k.into_owned(), v)
+            })
+            .collect(),
+        time,
+    })
+}
+
+impl Ingester {
+    pub fn new(engine: Arc<Engine>, clock: Arc<dyn Clock>) -> Ingester {
+        Ingester { engine, clock }
+    }
+
+    /// Parses `body` and stores its points in `db`. Lines that fail to parse or do not fit
+    /// their table are reported; the others are stored unless `accept_partial` is off.
+    pub async fn write_lp(
+        &self,
+        db: &str,
+        body: &[u8],
+        params: WriteParams,
+    ) -> Result<WriteSummary, Error> {
+        let now = self.clock.now_nanos();
+        let mut points = Vec::new();
+        let mut origin: Vec<(usize, &[u8])> = Vec::new();
+        let mut errors = Vec::new();
+        for (n, line) in line_protocol::lines(body) {
+            let parsed = line_protocol::parse_line(line)
+                .map_err(|e| e.to_string())
+                .and_then(|p| to_point(p, params.precision, now));
+            match parsed {
+                Ok(p) => {
+                    points.push(p);
+                    origin.push((n, line));
+                }
+                Err(msg) => errors.push(line_error(n, line, msg)),
+            }
+        }
+        if !params.accept_partial && !errors.is_empty() {
+            return Ok(WriteSummary {
+                lines_stored: 0,
+                errors,
+            });
+        }
+        let mut stored = 0;
+        if !points.is_empty() {
+            let outcome = self
+                .engine
+                .write(
+                    db,
+                    points,
+                    WriteOptions {
+                        accept_partial: params.accept_partial,
+                        sync: params.sync,
+                    },
+                )
+                .await?;
+            stored = outcome.stored;
+            for (i, e) in outcome.rejected {
+                let (n, line) = origin[i];
+                errors.push(line_error(n, line, e.to_string()));
+            }
+            errors.sort_by_key(|e| e.line_number);
+        }
+        Ok(WriteSummary {
+            lines_stored: stored,
+            errors,
+        })
+    }
+}

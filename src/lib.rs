@@ -1,0 +1,23 @@
+//! Sundial: a metrics database. InfluxDB line protocol in over HTTP, stored durably in a
+//! columnar time-series engine, queried with SQL over the Postgres wire protocol.
+//!
+//! Module map (dependencies flow downward):
+//!
+//! ```text
+//! server (wires everything, owns shutdown)
+//!  ├─ http     (write API)
+//!  ├─ pg       (Postgres wire protocol front end)
+//!  ├─ query    (DataFusion session per database, table providers)
+//!  ├─ ingest   (line protocol parser, points, per-line errors)
+//!  └─ storage  (WAL, buffers, segment files, codecs)
+//! ```
+
+pub mod clock;
+pub mod config;
+pub mod devops;
+pub mod http;
+pub mod ingest;
+pub mod pg;
+pub mod query;
+pub mod server;
+pub mod storage;

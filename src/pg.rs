@@ -1,0 +1,345 @@
+//! The Postgres wire protocol front end: pgwire with `datafusion-postgres`' query
+//! handlers, one per database. The database a connection names in its startup message
+//! selects the session context; an unknown one is refused with SQLSTATE 3D000, as
+//! PostgreSQL does. Errors are mapped to SQLSTATEs in one place ([`sqlstate`]).
+
+use std::collections::HashMap;
+use std::fmt::Debug;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::error::DataFusionError;
+use datafusion_postgres::DfSessionService;
+use datafusion_postgres::pgwire;
+use futures::Sink;
+use parking_lot::Mutex;
+use pgwire::api::auth::StartupHandler;
+use pgwire::api::auth::noop::NoopStartupHandler;
+use pgwire::api::cancel::DefaultCancelHandler;
+use pgwire::api::portal::{Format, Portal};
+use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
+use pgwire::api::results::{FieldInfo, Response};
+use pgwire::api::stmt::QueryParser;
+use pgwire::api::store::PortalStore;
+use pgwire::api::{
+    ClientInfo, ClientPortalStore, ConnectionManager, ErrorHandler, PgWireServerHandlers, Type,
+};
+use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
+use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::query::QueryEngine;
+use crate::storage::DEFAULT_DATABASE;
+
+/// The statement type of `datafusion-postgres`' extended query handler.
+type Statement = (
+    String,
+    Option<(
+        datafusion::sql::sqlparser::ast::Statement,
+        datafusion::logical_expr::LogicalPlan,
+    )>,
+);
+
+/// The database a connection selected (PostgreSQL's default is the user name; we use
+/// `sundial` when the client names none).
+fn database_of<C: ClientInfo + ?Sized>(client: &C) -> String {
+    client
+        .metadata()
+        .get(pgwire::api::METADATA_DATABASE)
+        .cloned()
+        .unwrap_or_else(|| DEFAULT_DATABASE.to_string())
+}
+
+/// Per-database query services, created on first use.
+struct Services {
+    query: Arc<QueryEngine>,
+    by_db: Mutex<HashMap<String, Arc<DfSessionService>>>,
+}
+
+impl Services {
+    fn get(&self, db: &str) -> PgWireResult<Arc<DfSessionService>> {
+        if let Some(s) = self.by_db.lock().get(db) {
+            return Ok(s.clone());
+        }
+        let ctx = self.query.context(db).map_err(|e| match e {
+            crate::query::Error::UnknownDatabase { .. } => {
+                user_error("FATAL", "3D000", e.to_string())
+            }
+            other => PgWireError::ApiError(Box::new(other)),
+        })?;
+        let service = Arc::new(DfSessionService::new(ctx));
+        Ok(self
+            .by_db
+            .lock()
+            .entry(db.to_string())
+            .or_insert(service)
+            .clone())
+    }
+
+    fn for_client<C: ClientInfo + ?Sized>(
+        &self,
+        client: &C,
+    ) -> PgWireResult<Arc<DfSessionService>> {
+        self.get(&database_of(client))
+    }
+}
+
+fn user_error(severity: &str, code: &str, message: String) -> PgWireError {
+    PgWireError::UserError(Box::new(ErrorInfo::new(
+        severity.to_string(),
+        code.to_string(),
+        message,
+    )))
+}
+
+/// Routes each query to the service of the connection's database.
+pub struct Dispatcher {
+    services: Arc<Services>,
+    parser: Arc<DispatchParser>,
+}
+
+#[async_trait]
+impl SimpleQueryHandler for Dispatcher {
+    async fn do_query<C>(&self, client: &mut C, query: &str) -> PgWireResult<Vec<Response>>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let service = self.services.for_client(client)?;
+        SimpleQueryHandler::do_query(service.as_ref(), client, query).await
+    }
+}
+
+#[async_trait]
+impl ExtendedQueryHandler for Dispatcher {
+    type Statement = Statement;
+    type QueryParser = DispatchParser;
+
+    fn query_parser(&self) -> Arc<Self::QueryParser> {
+        self.parser.clone()
+    }
+
+    async fn do_query<C>(
+        &self,
+        client: &mut C,
+        portal: &Portal<Self::Statement>,
+        max_rows: usize,
+    ) -> PgWireResult<Response>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore<Statement = Self::Statement>,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let service = self.services.for_client(client)?;
+        ExtendedQueryHandler::do_query(service.as_ref(), client, portal, max_rows).await
+    }
+}
+
+/// Parses with the parser of the connection's database.
+pub struct DispatchParser {
+    services: Arc<Services>,
+}
+
+#[async_trait]
+impl QueryParser for DispatchParser {
+    type Statement = Statement;
+
+    async fn parse_sql<C>(
+        &self,
+        client: &C,
+        sql: &str,
+        types: &[Option<Type>],
+    ) -> PgWireResult<Option<Self::Statement>>
+    where
+        C: ClientInfo + Unpin + Send + Sync,
+    {
+        let service = self.services.for_client(client)?;
+        service.query_parser().parse_sql(client, sql, types).await
+    }
+
+    fn get_parameter_types(&self, stmt: &Self::Statement) -> PgWireResult<Vec<Type>> {
+        self.services
+            .get(DEFAULT_DATABASE)?
+            .query_parser()
+            .get_parameter_types(stmt)
+    }
+
+    fn get_result_schema(
+        &self,
+        stmt: &Self::Statement,
+        column_format: Option<&Format>,
+    ) -> PgWireResult<Vec<FieldInfo>> {
+        self.services
+            .get(DEFAULT_DATABASE)?
+            .query_parser()
+            .get_result_schema(stmt, column_format)
+    }
+}
+
+/// Trust authentication (no passwords yet) that refuses unknown databases.
+pub struct Startup {
+    services: Arc<Services>,
+    connections: Arc<ConnectionManager>,
+}
+
+struct Noop(Arc<ConnectionManager>);
+
+impl NoopStartupHandler for Noop {
+    fn connection_manager(&self) -> Option<Arc<ConnectionManager>> {
+        Some(self.0.clone())
+    }
+}
+
+#[async_trait]
+impl StartupHandler for Startup {
+    async fn on_startup<C>(
+        &self,
+        client: &mut C,
+        message: PgWireFrontendMessage,
+    ) -> PgWireResult<()>
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        if let PgWireFrontendMessage::Startup(ref startup) = message {
+            let db = startup
+                .parameters
+                .get(pgwire::api::METADATA_DATABASE)
+                .cloned()
+                .unwrap_or_else(|| DEFAULT_DATABASE.to_string());
+            self.services.get(&db)?;
+        }
+        Noop(self.connections.clone())
+            .on_startup(client, message)
+            .await
+    }
+}
+
+/// Maps DataFusion errors to SQLSTATEs before they are sent.
+pub struct Errors;
+
+impl ErrorHandler for Errors {
+    fn on_error<C>(&self, _client: &C, error: &mut PgWireError)
+    where
+        C: ClientInfo,
+    {
+        if let PgWireError::ApiError(inner) = error {
+            let (code, message) = sqlstate(inner.as_ref());
+            tracing::debug!(code, %message, "query failed");
+            *error = user_error("ERROR", code, message);
+        }
+    }
+}
+
+/// The SQLSTATE of an error from the query path, and the message to show.
+pub fn sqlstate(err: &(dyn std::error::Error + 'static)) -> (&'static str, String) {
+    let message = err.to_string();
+    if err
+        .downcast_ref::<datafusion::sql::sqlparser::parser::ParserError>()
+        .is_some()
+    {
+        return ("42601", message);
+    }
+    let Some(df) = err.downcast_ref::<DataFusionError>() else {
+        return ("XX000", message);
+    };
+    let root = df.find_root();
+    let code = match root {
+        DataFusionError::SQL(..) => "42601",
+        DataFusionError::SchemaError(e, _) => match e.as_ref() {
+            datafusion::common::SchemaError::FieldNotFound { .. } => "42703",
+            datafusion::common::SchemaError::AmbiguousReference { .. } => "42702",
+            _ => "42P18",
+        },
+        DataFusionError::Plan(m) if m.contains("not found") && m.contains("table") => "42P01",
+        DataFusionError::Plan(m)
+            if m.contains("Invalid function") || m.contains("No function matches") =>
+        {
+            "42883"
+        }
+        DataFusionError::Plan(_) => "42804",
+        DataFusionError::NotImplemented(_) => "0A000",
+        DataFusionError::ResourcesExhausted(_) => "53000",
+        DataFusionError::ArrowError(..) | DataFusionError::Execution(_) => "22000",
+        _ => "XX000",
+    };
+    (code, root.to_string())
+}
+
+/// The pgwire handler set.
+pub struct Handlers {
+    dispatcher: Arc<Dispatcher>,
+    startup: Arc<Startup>,
+    cancel: Arc<DefaultCancelHandler>,
+}
+
+impl Handlers {
+    pub fn new(query: Arc<QueryEngine>) -> Handlers {
+        let services = Arc::new(Services {
+            query,
+            by_db: Mutex::new(HashMap::new()),
+        });
+        let connections = Arc::new(ConnectionManager::new());
+        Handlers {
+            dispatcher: Arc::new(Dispatcher {
+                services: services.clone(),
+                parser: Arc::new(DispatchParser {
+                    services: services.clone(),
+                }),
+            }),
+            startup: Arc::new(Startup {
+                services,
+                connections: connections.clone(),
+            }),
+            cancel: Arc::new(DefaultCancelHandler::new(connections)),
+        }
+    }
+}
+
+impl PgWireServerHandlers for Handlers {
+    fn simple_query_handler(&self) -> Arc<impl SimpleQueryHandler> {
+        self.dispatcher.clone()
+    }
+
+    fn extended_query_handler(&self) -> Arc<impl ExtendedQueryHandler> {
+        self.dispatcher.clone()
+    }
+
+    fn startup_handler(&self) -> Arc<impl StartupHandler> {
+        self.startup.clone()
+    }
+
+    fn error_handler(&self) -> Arc<impl ErrorHandler> {
+        Arc::new(Errors)
+    }
+
+    fn cancel_handler(&self) -> Arc<impl pgwire::api::cancel::CancelHandler> {
+        self.cancel.clone()
+    }
+}
+
+/// Accepts Postgres connections until `shutdown` fires.
+pub async fn serve(listener: TcpListener, query: Arc<QueryEngine>, shutdown: CancellationToken) {
+    let handlers = Arc::new(Handlers::new(query));
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => break,
+            accepted = listener.accept() => match accepted {
+                Ok((socket, peer)) => {
+                    let handlers = handlers.clone();
+                    tokio::spawn(async move {
+                        if let Err(e) = pgwire::tokio::process_socket(socket, None, handlers).await {
+                            tracing::debug!(%peer, error = %e, "postgres connection ended with an error");
+                        }
+                    });
+                }
+                Err(e) => tracing::warn!(error = %e, "accepting a postgres connection failed"),
+            }
+        }
+    }
+}

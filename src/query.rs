@@ -1,0 +1,89 @@
+//! The SQL front: one DataFusion session context per database (its catalog is the
+//! database, its tables are storage tables), with the Postgres catalog emulation of
+//! `datafusion-pg-catalog`. Front ends reach SQL only through [`QueryEngine`].
+
+pub mod catalog;
+pub mod table;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use datafusion::catalog::{CatalogProviderList, MemoryCatalogProviderList};
+use datafusion::execution::SessionStateBuilder;
+use datafusion::prelude::{SessionConfig, SessionContext};
+use datafusion_postgres::datafusion_pg_catalog::pg_catalog::context::EmptyContextProvider;
+use datafusion_postgres::datafusion_pg_catalog::setup_pg_catalog;
+use parking_lot::Mutex;
+
+use crate::storage::Engine;
+
+/// Errors of the SQL front.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("database \"{name}\" does not exist (existing databases: {existing})")]
+    UnknownDatabase { name: String, existing: String },
+    #[error(transparent)]
+    DataFusion(#[from] datafusion::error::DataFusionError),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Hands out the session context of each database.
+pub struct QueryEngine {
+    engine: Arc<Engine>,
+    contexts: Mutex<HashMap<String, Arc<SessionContext>>>,
+}
+
+impl QueryEngine {
+    pub fn new(engine: Arc<Engine>) -> QueryEngine {
+        QueryEngine {
+            engine,
+            contexts: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn storage(&self) -> &Arc<Engine> {
+        &self.engine
+    }
+
+    /// The names of all databases, sorted.
+    pub fn database_names(&self) -> Vec<String> {
+        self.engine.database_names()
+    }
+
+    /// The session context of `db`, created on first use.
+    pub fn context(&self, db: &str) -> Result<Arc<SessionContext>> {
+        let Some(database) = self.engine.database(db) else {
+            return Err(Error::UnknownDatabase {
+                name: db.to_string(),
+                existing: self.database_names().join(", "),
+            });
+        };
+        if let Some(ctx) = self.contexts.lock().get(db) {
+            return Ok(ctx.clone());
+        }
+        let config = SessionConfig::new()
+            .with_information_schema(true)
+            .with_create_default_catalog_and_schema(false)
+            .with_default_catalog_and_schema(db, "public");
+        let catalogs = Arc::new(MemoryCatalogProviderList::new());
+        catalogs.register_catalog(
+            db.to_string(),
+            Arc::new(catalog::DatabaseCatalog::new(database, self.engine.clone())),
+        );
+        let state = SessionStateBuilder::new()
+            .with_config(config)
+            .with_catalog_list(catalogs)
+            .with_default_features()
+            .build();
+        let ctx = SessionContext::new_with_state(state);
+        setup_pg_catalog(&ctx, db, EmptyContextProvider).map_err(|e| Error::DataFusion(*e))?;
+        let ctx = Arc::new(ctx);
+        Ok(self
+            .contexts
+            .lock()
+            .entry(db.to_string())
+            .or_insert(ctx)
+            .clone())
+    }
+}

@@ -1,0 +1,95 @@
+//! DataFusion catalog and schema providers over the storage engine: a database is a
+//! catalog whose schema `public` lists the database's tables as they are now.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::catalog::{CatalogProvider, SchemaProvider, TableProvider};
+use datafusion::error::Result;
+
+use super::table::SundialTable;
+use crate::storage::{Database, Engine};
+
+/// A database as a DataFusion catalog.
+#[derive(Debug)]
+pub struct DatabaseCatalog {
+    public: Arc<PublicSchema>,
+    /// Other schemas registered by DataFusion or pg_catalog emulation.
+    others: MemorySchemaCatalog,
+}
+
+#[derive(Debug, Default)]
+struct MemorySchemaCatalog(parking_lot::RwLock<Vec<(String, Arc<dyn SchemaProvider>)>>);
+
+impl DatabaseCatalog {
+    pub fn new(db: Arc<Database>, engine: Arc<Engine>) -> DatabaseCatalog {
+        DatabaseCatalog {
+            public: Arc::new(PublicSchema { db, engine }),
+            others: MemorySchemaCatalog::default(),
+        }
+    }
+}
+
+impl CatalogProvider for DatabaseCatalog {
+    fn schema_names(&self) -> Vec<String> {
+        let mut names = vec!["public".to_string()];
+        names.extend(self.others.0.read().iter().map(|(n, _)| n.clone()));
+        names
+    }
+
+    fn schema(&self, name: &str) -> Option<Arc<dyn SchemaProvider>> {
+        if name == "public" {
+            return Some(self.public.clone());
+        }
+        self.others
+            .0
+            .read()
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, s)| s.clone())
+    }
+
+    fn register_schema(
+        &self,
+        name: &str,
+        schema: Arc<dyn SchemaProvider>,
+    ) -> Result<Option<Arc<dyn SchemaProvider>>> {
+        if name == "public" {
+            return Err(datafusion::error::DataFusionError::Plan(
+                "schema \"public\" holds the database's tables and cannot be replaced".into(),
+            ));
+        }
+        let mut others = self.others.0.write();
+        let old = others
+            .iter()
+            .position(|(n, _)| n == name)
+            .map(|i| others.remove(i).1);
+        others.push((name.to_string(), schema));
+        Ok(old)
+    }
+}
+
+/// Schema `public`: the tables of one database.
+#[derive(Debug)]
+pub struct PublicSchema {
+    db: Arc<Database>,
+    engine: Arc<Engine>,
+}
+
+#[async_trait]
+impl SchemaProvider for PublicSchema {
+    fn table_names(&self) -> Vec<String> {
+        self.db.table_names()
+    }
+
+    async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
+        Ok(self
+            .db
+            .table(name)
+            .map(|t| Arc::new(SundialTable::new(t, self.engine.clone())) as Arc<dyn TableProvider>))
+    }
+
+    fn table_exist(&self, name: &str) -> bool {
+        self.db.table(name).is_some()
+    }
+}

@@ -1,0 +1,268 @@
+//! A storage table as a DataFusion `TableProvider`: `time`, then tags (`TEXT`), then fields,
+//! each group sorted by name. Scans prune segments by the time range found in the filters
+//! and decode only the projected columns.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use datafusion::arrow::array::{
+    ArrayRef, BooleanArray, Float64Array, Int64Array, RecordBatch, RecordBatchOptions, StringArray,
+    TimestampNanosecondArray, UInt64Array,
+};
+use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
+use datafusion::catalog::{Session, TableProvider};
+use datafusion::common::{DataFusionError, ScalarValue};
+use datafusion::datasource::TableType;
+use datafusion::datasource::memory::MemorySourceConfig;
+use datafusion::error::Result;
+use datafusion::logical_expr::utils::split_conjunction;
+use datafusion::logical_expr::{Between, BinaryExpr, Expr, Operator, TableProviderFilterPushDown};
+use datafusion::physical_plan::ExecutionPlan;
+
+use crate::storage::rows::{Column, Rows};
+use crate::storage::schema::TIME_COLUMN;
+use crate::storage::{Engine, FieldType, SeriesKey, Table, TableSchema, TimeRange};
+
+const BATCH_ROWS: usize = 8192;
+
+/// What a column of the Arrow schema is in storage terms.
+#[derive(Debug, Clone)]
+enum ColumnKind {
+    Time,
+    Tag(String),
+    Field(String, FieldType),
+}
+
+/// A table as DataFusion sees it, with the schema frozen when the provider was made (so
+/// projections stay valid if columns are added meanwhile).
+#[derive(Debug)]
+pub struct SundialTable {
+    table: Arc<Table>,
+    engine: Arc<Engine>,
+    schema: SchemaRef,
+    kinds: Vec<ColumnKind>,
+}
+
+/// The Arrow type of a field type.
+pub fn arrow_type(ty: FieldType) -> DataType {
+    match ty {
+        FieldType::Float => DataType::Float64,
+        FieldType::Integer => DataType::Int64,
+        FieldType::UInteger => DataType::UInt64,
+        FieldType::String => DataType::Utf8,
+        FieldType::Boolean => DataType::Boolean,
+    }
+}
+
+/// The Arrow type of `time`.
+pub fn time_type() -> DataType {
+    DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into()))
+}
+
+fn layout(schema: &TableSchema) -> (SchemaRef, Vec<ColumnKind>) {
+    let mut tags = schema.tags.clone();
+    tags.sort();
+    let mut fields = schema.fields.clone();
+    fields.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut arrow = vec![Field::new(TIME_COLUMN, time_type(), false)];
+    let mut kinds = vec![ColumnKind::Time];
+    for t in tags {
+        arrow.push(Field::new(&t, DataType::Utf8, true));
+        kinds.push(ColumnKind::Tag(t));
+    }
+    for (name, ty) in fields {
+        arrow.push(Field::new(&name, arrow_type(ty), true));
+        kinds.push(ColumnKind::Field(name, ty));
+    }
+    (Arc::new(Schema::new(arrow)), kinds)
+}
+
+impl SundialTable {
+    pub fn new(table: Arc<Table>, engine: Arc<Engine>) -> SundialTable {
+        let (schema, kinds) = layout(&table.schema());
+        SundialTable {
+            table,
+            engine,
+            schema,
+            kinds,
+        }
+    }
+}
+
+#[async_trait]
+impl TableProvider for SundialTable {
+    fn schema(&self) -> SchemaRef {
+        self.schema.clone()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+
+    fn supports_filters_pushdown(
+        &self,
+        filters: &[&Expr],
+    ) -> Result<Vec<TableProviderFilterPushDown>> {
+        Ok(vec![TableProviderFilterPushDown::Inexact; filters.len()])
+    }
+
+    async fn scan(
+        &self,
+        _state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        _limit: Option<usize>,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        let range = time_range(filters);
+        let indices: Vec<usize> = match projection {
+            Some(p) => p.clone(),
+            None => (0..self.kinds.len()).collect(),
+        };
+        let schema = Arc::new(self.schema.project(&indices)?);
+        let kinds: Vec<ColumnKind> = indices.iter().map(|i| self.kinds[*i].clone()).collect();
+        let fields: Vec<(String, FieldType)> = kinds
+            .iter()
+            .filter_map(|k| match k {
+                ColumnKind::Field(n, t) => Some((n.clone(), *t)),
+                _ => None,
+            })
+            .collect();
+        let table = self.table.clone();
+        let engine = self.engine.clone();
+        let out_schema = schema.clone();
+        let batches = tokio::task::spawn_blocking(move || -> Result<Vec<RecordBatch>> {
+            let out = table
+                .scan(range, &fields, engine.stats())
+                .map_err(|e| DataFusionError::External(Box::new(e)))?;
+            to_batches(&out.rows, &out.keys, &kinds, &out_schema)
+        })
+        .await
+        .map_err(|e| DataFusionError::External(Box::new(e)))??;
+        Ok(MemorySourceConfig::try_new_exec(&[batches], schema, None)?)
+    }
+}
+
+fn tag_value<'a>(key: &'a SeriesKey, tag: &str) -> Option<&'a str> {
+    key.binary_search_by(|(k, _)| k.as_str().cmp(tag))
+        .ok()
+        .map(|i| key[i].1.as_str())
+}
+
+fn to_batches(
+    rows: &Rows,
+    keys: &[Arc<SeriesKey>],
+    kinds: &[ColumnKind],
+    schema: &SchemaRef,
+) -> Result<Vec<RecordBatch>> {
+    let mut batches = Vec::new();
+    let mut start = 0;
+    while start < rows.len() {
+        let end = (start + BATCH_ROWS).min(rows.len());
+        let mut field_col = 0;
+        let mut arrays: Vec<ArrayRef> = Vec::with_capacity(kinds.len());
+        for kind in kinds {
+            let array: ArrayRef = match kind {
+                ColumnKind::Time => Arc::new(
+                    TimestampNanosecondArray::from(rows.time[start..end].to_vec())
+                        .with_timezone("UTC"),
+                ),
+                ColumnKind::Tag(tag) => Arc::new(
+                    rows.series[start..end]
+                        .iter()
+                        .map(|s| tag_value(&keys[*s as usize], tag))
+                        .collect::<StringArray>(),
+                ),
+                ColumnKind::Field(..) => {
+                    let c = &rows.columns[field_col];
+                    field_col += 1;
+                    match c {
+                        Column::Float(v) => Arc::new(Float64Array::from(v[start..end].to_vec())),
+                        Column::Integer(v) => Arc::new(Int64Array::from(v[start..end].to_vec())),
+                        Column::UInteger(v) => Arc::new(UInt64Array::from(v[start..end].to_vec())),
+                        Column::String(v) => Arc::new(
+                            v[start..end]
+                                .iter()
+                                .map(|s| s.as_deref())
+                                .collect::<StringArray>(),
+                        ),
+                        Column::Boolean(v) => Arc::new(BooleanArray::from(v[start..end].to_vec())),
+                    }
+                }
+            };
+            arrays.push(array);
+        }
+        let opts = RecordBatchOptions::new().with_row_count(Some(end - start));
+        batches.push(RecordBatch::try_new_with_options(
+            schema.clone(),
+            arrays,
+            &opts,
+        )?);
+        start = end;
+    }
+    Ok(batches)
+}
+
+/// The inclusive time range implied by the conjunction of `filters` on `time`.
+pub fn time_range(filters: &[Expr]) -> TimeRange {
+    let mut range = TimeRange::ALL;
+    for f in filters {
+        for e in split_conjunction(f) {
+            narrow(&mut range, e);
+        }
+    }
+    range
+}
+
+fn narrow(range: &mut TimeRange, e: &Expr) {
+    match e {
+        Expr::BinaryExpr(BinaryExpr { left, op, right }) => {
+            let (op, value) = match (is_time(left), is_time(right)) {
+                (true, false) => (*op, nanos(right)),
+                (false, true) => match op.swap() {
+                    Some(op) => (op, nanos(left)),
+                    None => return,
+                },
+                _ => return,
+            };
+            let Some(v) = value else { return };
+            match op {
+                Operator::Gt => range.min = range.min.max(v.saturating_add(1)),
+                Operator::GtEq => range.min = range.min.max(v),
+                Operator::Lt => range.max = range.max.min(v.saturating_sub(1)),
+                Operator::LtEq => range.max = range.max.min(v),
+                Operator::Eq => {
+                    range.min = range.min.max(v);
+                    range.max = range.max.min(v);
+                }
+                _ => {}
+            }
+        }
+        Expr::Between(Between {
+            expr,
+            negated: false,
+            low,
+            high,
+        }) if is_time(expr) => {
+            if let (Some(lo), Some(hi)) = (nanos(low), nanos(high)) {
+                range.min = range.min.max(lo);
+                range.max = range.max.min(hi);
+            }
+        }
+        _ => {}
+    }
+}
+
+fn is_time(e: &Expr) -> bool {
+    matches!(e, Expr::Column(c) if c.name == TIME_COLUMN)
+}
+
+fn nanos(e: &Expr) -> Option<i64> {
+    let Expr::Literal(v, _) = e else { return None };
+    match v {
+        ScalarValue::TimestampNanosecond(Some(x), _) => Some(*x),
+        ScalarValue::TimestampMicrosecond(Some(x), _) => x.checked_mul(1_000),
+        ScalarValue::TimestampMillisecond(Some(x), _) => x.checked_mul(1_000_000),
+        ScalarValue::TimestampSecond(Some(x), _) => x.checked_mul(1_000_000_000),
+        _ => None,
+    }
+}

@@ -1,0 +1,777 @@
+//! The storage engine: WAL → in-memory buffers → immutable segment files.
+//!
+//! Writes go through one WAL thread ([`Engine::write`]), which checks points against the
+//! table schemas, appends them to the WAL, fsyncs once for the whole group of writes that
+//! arrived meanwhile (group commit), applies them to the buffers (queryable at once) and
+//! only then answers. A flusher thread freezes the buffers when they grow past a size or
+//! age, writes each as a segment file, records a checkpoint and deletes the WAL files the
+//! segments now cover. On open, segments are loaded and the WAL after the checkpoint is
+//! replayed; a torn tail is cut at the last good record.
+//!
+//! On disk:
+//!
+//! ```text
+//! <data_dir>/wal/<id>.wal              write-ahead log files
+//! <data_dir>/checkpoint                last WAL id whose contents are all in segments
+//! <data_dir>/dbs/<db>/<table>/<seq>.seg segment files (names percent-encoded)
+//! ```
+//!
+//! This module knows nothing of HTTP, SQL or Postgres.
+
+pub mod buffer;
+pub mod codec;
+pub mod rows;
+pub mod schema;
+pub mod segment;
+pub mod table;
+pub mod wal;
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, mpsc};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use parking_lot::{Mutex, RwLock};
+
+pub use buffer::TimeRange;
+pub use schema::{FieldType, Point, SchemaError, SeriesKey, TableSchema, Value};
+pub use table::{ScanOutput, Table};
+
+/// Errors of the storage engine.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{op} {path}: {source}")]
+    Io {
+        op: &'static str,
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("corrupt data: {0}")]
+    Corrupt(String),
+    #[error("internal error: {0}")]
+    Internal(String),
+    #[error("the storage engine is shut down")]
+    Closed,
+}
+
+impl Error {
+    pub(crate) fn io(op: &'static str, path: &Path, source: std::io::Error) -> Error {
+        Error::Io {
+            op,
+            path: path.to_path_buf(),
+            source,
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// The database that always exists.
+pub const DEFAULT_DATABASE: &str = "sundial";
+
+/// Storage settings.
+#[derive(Debug, Clone, serde::Deserialize, serde::Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StorageConfig {
+    /// Flush buffers to segment files once they hold about this many bytes.
+    pub flush_threshold_bytes: usize,
+    /// Flush buffers at least this often (seconds), whatever their size.
+    pub flush_interval_secs: u64,
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        StorageConfig {
+            flush_threshold_bytes: 256 << 20,
+            flush_interval_secs: 600,
+        }
+    }
+}
+
+/// Counters the engine keeps, for tests and self-monitoring.
+#[derive(Debug, Default)]
+pub struct Stats {
+    pub segments_read: AtomicU64,
+    pub segments_pruned: AtomicU64,
+    pub segment_bytes_read: AtomicU64,
+    pub flushes: AtomicU64,
+    pub wal_syncs: AtomicU64,
+}
+
+/// Options of one write.
+#[derive(Debug, Clone, Copy)]
+pub struct WriteOptions {
+    /// Store the points that fit even when others are rejected.
+    pub accept_partial: bool,
+    /// Wait for the WAL fsync before answering.
+    pub sync: bool,
+}
+
+/// What a write did.
+#[derive(Debug, Default)]
+pub struct WriteOutcome {
+    /// Points stored.
+    pub stored: usize,
+    /// Rejected points: index into the request's points, and why.
+    pub rejected: Vec<(usize, SchemaError)>,
+}
+
+/// A database: a set of tables.
+#[derive(Debug)]
+pub struct Database {
+    pub name: String,
+    dir: PathBuf,
+    tables: RwLock<BTreeMap<String, Arc<Table>>>,
+}
+
+impl Database {
+    fn new(name: &str, dir: PathBuf) -> Database {
+        Database {
+            name: name.to_string(),
+            dir,
+            tables: RwLock::new(BTreeMap::new()),
+        }
+    }
+
+    pub fn table_names(&self) -> Vec<String> {
+        self.tables.read().keys().cloned().collect()
+    }
+
+    pub fn table(&self, name: &str) -> Option<Arc<Table>> {
+        self.tables.read().get(name).cloned()
+    }
+
+    fn table_or_create(&self, name: &str) -> Arc<Table> {
+        if let Some(t) = self.table(name) {
+            return t;
+        }
+        let mut tables = self.tables.write();
+        tables
+            .entry(name.to_string())
+            .or_insert_with(|| Arc::new(Table::new(name, self.dir.join(encode_name(name)))))
+            .clone()
+    }
+}
+
+enum Command {
+    Write {
+        db: String,
+        points: Vec<Point>,
+        opts: WriteOptions,
+        reply: tokio::sync::oneshot::Sender<Result<WriteOutcome>>,
+    },
+    Rotate {
+        reply: mpsc::Sender<Result<Checkpoint>>,
+    },
+}
+
+/// What a WAL rotation froze.
+struct Checkpoint {
+    wal_upto: u64,
+    frozen: Vec<(Arc<Table>, Arc<table::Frozen>)>,
+}
+
+struct Shared {
+    dir: PathBuf,
+    config: StorageConfig,
+    dbs: RwLock<BTreeMap<String, Arc<Database>>>,
+    next_seq: AtomicU64,
+    buffered_bytes: AtomicUsize,
+    stats: Stats,
+    closing: AtomicBool,
+    /// Wakes the flusher; `true` asks for a flush now.
+    flush_tx: Mutex<Option<mpsc::Sender<bool>>>,
+}
+
+/// The storage engine. Cheap to share behind an `Arc`.
+pub struct Engine {
+    shared: Arc<Shared>,
+    tx: Mutex<Option<mpsc::Sender<Command>>>,
+    threads: Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("dir", &self.shared.dir)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Engine {
+    /// Opens (or creates) the data directory, loads segments and replays the WAL.
+    pub fn open(dir: &Path, config: StorageConfig) -> Result<Arc<Engine>> {
+        let wal_dir = dir.join("wal");
+        let dbs_dir = dir.join("dbs");
+        for d in [dir, &wal_dir, &dbs_dir] {
+            fs::create_dir_all(d).map_err(|e| Error::io("create directory", d, e))?;
+        }
+        let shared = Arc::new(Shared {
+            dir: dir.to_path_buf(),
+            config,
+            dbs: RwLock::new(BTreeMap::new()),
+            next_seq: AtomicU64::new(1),
+            buffered_bytes: AtomicUsize::new(0),
+            stats: Stats::default(),
+            closing: AtomicBool::new(false),
+            flush_tx: Mutex::new(None),
+        });
+        let max_seq = load_segments(&shared, &dbs_dir)?;
+        shared.next_seq.store(max_seq + 1, Ordering::SeqCst);
+        shared.database_or_create(DEFAULT_DATABASE);
+
+        let wal_upto = read_checkpoint(dir)?;
+        let mut last_id = wal_upto;
+        for id in wal::list(&wal_dir)? {
+            if id <= wal_upto {
+                let p = wal_dir.join(wal::file_name(id));
+                fs::remove_file(&p).map_err(|e| Error::io("remove WAL", &p, e))?;
+                continue;
+            }
+            last_id = id;
+            let (records, _cut) = wal::read_file(&wal_dir, id)?;
+            let mut points = 0usize;
+            for rec in &records {
+                match wal::decode_batch(rec) {
+                    Ok(batch) => {
+                        let refs: Vec<&Point> = batch.points.iter().collect();
+                        let (accepted, rejected) = shared.check(&batch.db, &refs, true);
+                        if !rejected.is_empty() {
+                            tracing::warn!(
+                                wal = id,
+                                rejected = rejected.len(),
+                                "WAL points no longer fit their table"
+                            );
+                        }
+                        points += accepted.len();
+                        shared.apply(&batch.db, &accepted);
+                    }
+                    Err(e) => {
+                        tracing::error!(wal = id, error = %e, "skipping undecodable WAL record")
+                    }
+                }
+            }
+            tracing::info!(
+                wal = id,
+                records = records.len(),
+                points,
+                "replayed WAL file"
+            );
+        }
+        let writer = wal::WalWriter::create(&wal_dir, last_id + 1)?;
+
+        let (tx, rx) = mpsc::channel();
+        let (flush_tx, flush_rx) = mpsc::channel();
+        *shared.flush_tx.lock() = Some(flush_tx);
+        let engine = Arc::new(Engine {
+            shared: shared.clone(),
+            tx: Mutex::new(Some(tx.clone())),
+            threads: Mutex::new(Vec::new()),
+        });
+        let s = shared.clone();
+        let wal_thread = std::thread::Builder::new()
+            .name("sundial-wal".into())
+            .spawn(move || wal_loop(s, writer, rx))
+            .map_err(|e| Error::Internal(e.to_string()))?;
+        let s = shared.clone();
+        let flusher = std::thread::Builder::new()
+            .name("sundial-flush".into())
+            .spawn(move || flush_loop(s, tx, flush_rx))
+            .map_err(|e| Error::Internal(e.to_string()))?;
+        engine.threads.lock().extend([wal_thread, flusher]);
+        Ok(engine)
+    }
+
+    /// Checks, logs (durably, unless `opts.sync` is off) and applies a write.
+    pub async fn write(
+        &self,
+        db: &str,
+        mut points: Vec<Point>,
+        opts: WriteOptions,
+    ) -> Result<WriteOutcome> {
+        for p in &mut points {
+            p.tags.sort_by(|a, b| a.0.cmp(&b.0));
+        }
+        let (reply, rx) = tokio::sync::oneshot::channel();
+        let tx = self.tx.lock().clone().ok_or(Error::Closed)?;
+        tx.send(Command::Write {
+            db: db.to_string(),
+            points,
+            opts,
+            reply,
+        })
+        .map_err(|_| Error::Closed)?;
+        rx.await.map_err(|_| Error::Closed)?
+    }
+
+    /// Flushes every buffer to segment files now and truncates the WAL. Blocking.
+    pub fn flush(&self) -> Result<()> {
+        let tx = self.tx.lock().clone().ok_or(Error::Closed)?;
+        checkpoint(&self.shared, &tx)
+    }
+
+    /// Stops accepting writes, flushes the buffers and waits for the threads.
+    pub fn shutdown(&self) {
+        if let Err(e) = self.flush() {
+            tracing::error!(error = %e, "final flush failed; the WAL keeps the data");
+        }
+        self.shared.closing.store(true, Ordering::SeqCst);
+        self.tx.lock().take();
+        self.shared.flush_tx.lock().take();
+        for t in self.threads.lock().drain(..) {
+            let _ = t.join();
+        }
+    }
+
+    pub fn database_names(&self) -> Vec<String> {
+        self.shared.dbs.read().keys().cloned().collect()
+    }
+
+    pub fn database(&self, name: &str) -> Option<Arc<Database>> {
+        self.shared.dbs.read().get(name).cloned()
+    }
+
+    pub fn stats(&self) -> &Stats {
+        &self.shared.stats
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.shared.dir
+    }
+}
+
+impl Shared {
+    fn database_or_create(&self, name: &str) -> Arc<Database> {
+        if let Some(db) = self.dbs.read().get(name) {
+            return db.clone();
+        }
+        self.dbs
+            .write()
+            .entry(name.to_string())
+            .or_insert_with(|| {
+                Arc::new(Database::new(
+                    name,
+                    self.dir.join("dbs").join(encode_name(name)),
+                ))
+            })
+            .clone()
+    }
+
+    /// Checks points against the schemas (and earlier points of the same batch), without
+    /// changing anything. Returns the accepted points and the rejections.
+    fn check<'p>(
+        &self,
+        db: &str,
+        points: &[&'p Point],
+        accept_partial: bool,
+    ) -> (Vec<&'p Point>, Vec<(usize, SchemaError)>) {
+        let database = self.dbs.read().get(db).cloned();
+        let mut scratch: HashMap<&str, TableSchema> = HashMap::new();
+        let mut accepted = Vec::with_capacity(points.len());
+        let mut rejected = Vec::new();
+        for (i, p) in points.iter().enumerate() {
+            let schema = scratch.entry(p.table.as_str()).or_insert_with(|| {
+                database
+                    .as_ref()
+                    .and_then(|d| d.table(&p.table))
+                    .map(|t| t.schema())
+                    .unwrap_or_default()
+            });
+            match schema.check(p) {
+                Ok(()) => {
+                    schema.extend(p);
+                    accepted.push(*p);
+                }
+                Err(e) => rejected.push((i, e)),
+            }
+        }
+        if !accept_partial && !rejected.is_empty() {
+            accepted.clear();
+        }
+        self.reserve(db, &accepted);
+        (accepted, rejected)
+    }
+
+    /// Adds the new columns of accepted points to their tables' schemas at once, so the
+    /// next write checked (before this one is applied) sees them.
+    fn reserve(&self, db: &str, points: &[&Point]) {
+        if points.is_empty() {
+            return;
+        }
+        let database = self.database_or_create(db);
+        let mut last: Option<(&str, Arc<Table>)> = None;
+        for p in points {
+            let table = match &last {
+                Some((name, t)) if *name == p.table => t.clone(),
+                _ => {
+                    let t = database.table_or_create(&p.table);
+                    last = Some((p.table.as_str(), t.clone()));
+                    t
+                }
+            };
+            let mut st = table.state.write();
+            if st.schema.check(p).is_ok() {
+                st.schema.extend(p);
+            }
+        }
+    }
+
+    /// Applies checked points to the buffers.
+    fn apply(&self, db: &str, points: &[&Point]) {
+        if points.is_empty() {
+            return;
+        }
+        let database = self.database_or_create(db);
+        let mut i = 0;
+        let mut grown = 0;
+        while i < points.len() {
+            let name = &points[i].table;
+            let mut j = i + 1;
+            while j < points.len() && &points[j].table == name {
+                j += 1;
+            }
+            grown += database.table_or_create(name).apply(&points[i..j]);
+            i = j;
+        }
+        let total = self.buffered_bytes.fetch_add(grown, Ordering::Relaxed) + grown;
+        if total >= self.config.flush_threshold_bytes
+            && let Some(tx) = self.flush_tx.lock().as_ref()
+        {
+            let _ = tx.send(true);
+        }
+    }
+
+    fn all_tables(&self) -> Vec<Arc<Table>> {
+        let dbs: Vec<Arc<Database>> = self.dbs.read().values().cloned().collect();
+        dbs.iter()
+            .flat_map(|d| d.tables.read().values().cloned().collect::<Vec<_>>())
+            .collect()
+    }
+}
+
+struct PendingWrite {
+    db: String,
+    points: Vec<Point>,
+    accepted: Vec<usize>,
+    rejected: Vec<(usize, SchemaError)>,
+    reply: tokio::sync::oneshot::Sender<Result<WriteOutcome>>,
+}
+
+fn wal_loop(shared: Arc<Shared>, mut writer: wal::WalWriter, rx: mpsc::Receiver<Command>) {
+    while let Ok(first) = rx.recv() {
+        let mut cmds = vec![first];
+        while cmds.len() < 4096 {
+            match rx.try_recv() {
+                Ok(c) => cmds.push(c),
+                Err(_) => break,
+            }
+        }
+        let mut group: Vec<PendingWrite> = Vec::new();
+        let mut sync = false;
+        for cmd in cmds {
+            match cmd {
+                Command::Write {
+                    db,
+                    points,
+                    opts,
+                    reply,
+                } => {
+                    let refs: Vec<&Point> = points.iter().collect();
+                    let (accepted, rejected) = shared.check(&db, &refs, opts.accept_partial);
+                    let accepted_idx: Vec<usize> = if accepted.is_empty() {
+                        Vec::new()
+                    } else {
+                        let rejected_set: std::collections::HashSet<usize> =
+                            rejected.iter().map(|(i, _)| *i).collect();
+                        (0..points.len())
+                            .filter(|i| !rejected_set.contains(i))
+                            .collect()
+                    };
+                    if !accepted.is_empty() {
+                        writer.append(&wal::encode_batch(&db, &accepted));
+                        sync |= opts.sync;
+                    }
+                    drop(refs);
+                    group.push(PendingWrite {
+                        db,
+                        points,
+                        accepted: accepted_idx,
+                        rejected,
+                        reply,
+                    });
+                }
+                Command::Rotate { reply } => {
+                    commit_group(&shared, &mut writer, std::mem::take(&mut group), sync);
+                    sync = false;
+                    let _ = reply.send(rotate(&shared, &mut writer));
+                }
+            }
+        }
+        commit_group(&shared, &mut writer, group, sync);
+    }
+    let _ = writer.commit(true);
+}
+
+fn commit_group(
+    shared: &Shared,
+    writer: &mut wal::WalWriter,
+    group: Vec<PendingWrite>,
+    sync: bool,
+) {
+    if group.is_empty() {
+        return;
+    }
+    let result = writer.commit(sync);
+    if sync && result.is_ok() {
+        shared.stats.wal_syncs.fetch_add(1, Ordering::Relaxed);
+    }
+    for w in group {
+        match &result {
+            Ok(()) => {
+                let pts: Vec<&Point> = w.accepted.iter().map(|i| &w.points[*i]).collect();
+                shared.apply(&w.db, &pts);
+                let _ = w.reply.send(Ok(WriteOutcome {
+                    stored: pts.len(),
+                    rejected: w.rejected,
+                }));
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "WAL write failed");
+                let _ = w
+                    .reply
+                    .send(Err(Error::Internal(format!("WAL write failed: {e}"))));
+            }
+        }
+    }
+}
+
+/// Starts a new WAL file and freezes every buffer (in the WAL thread, between writes).
+fn rotate(shared: &Shared, writer: &mut wal::WalWriter) -> Result<Checkpoint> {
+    let tables = shared.all_tables();
+    let old = writer.id();
+    if !writer.is_empty() {
+        *writer = wal::WalWriter::create(&shared.dir.join("wal"), old + 1)?;
+    }
+    let mut frozen = Vec::new();
+    for t in tables {
+        let seq = shared.next_seq.fetch_add(1, Ordering::SeqCst);
+        if let Some(f) = t.freeze(seq) {
+            frozen.push((t, f));
+        }
+    }
+    shared.buffered_bytes.store(0, Ordering::Relaxed);
+    Ok(Checkpoint {
+        wal_upto: writer.id() - 1,
+        frozen,
+    })
+}
+
+/// Freezes the buffers, writes every frozen buffer as a segment, records the checkpoint
+/// and deletes the WAL files it covers.
+fn checkpoint(shared: &Shared, tx: &mpsc::Sender<Command>) -> Result<()> {
+    let (reply, rx) = mpsc::channel();
+    tx.send(Command::Rotate { reply })
+        .map_err(|_| Error::Closed)?;
+    let cp = rx.recv().map_err(|_| Error::Closed)??;
+    // Also retry buffers frozen by an earlier checkpoint that failed.
+    let mut pending: Vec<(Arc<Table>, Arc<table::Frozen>)> = Vec::new();
+    for t in shared.all_tables() {
+        let frozen: Vec<_> = t.state.read().frozen.clone();
+        pending.extend(frozen.into_iter().map(|f| (t.clone(), f)));
+    }
+    debug_assert!(
+        cp.frozen
+            .iter()
+            .all(|(_, f)| pending.iter().any(|(_, p)| Arc::ptr_eq(p, f)))
+    );
+    let mut rows = 0;
+    for (t, f) in &pending {
+        if let Some(footer) = segment::write(&t.dir, f.seq, &f.buffer, &f.schema, &f.keys)? {
+            rows += footer.rows;
+            let file_len = fs::metadata(t.dir.join(segment::file_name(f.seq)))
+                .map_err(|e| Error::io("stat segment", &t.dir, e))?
+                .len();
+            let seg = segment::Segment {
+                path: t.dir.join(segment::file_name(f.seq)),
+                series_ids: f.keys.iter().map(|(id, _)| *id).collect(),
+                footer,
+                file_len,
+            };
+            t.install_segment(f, seg);
+        }
+    }
+    write_checkpoint(&shared.dir, cp.wal_upto)?;
+    let wal_dir = shared.dir.join("wal");
+    for id in wal::list(&wal_dir)? {
+        if id <= cp.wal_upto {
+            let p = wal_dir.join(wal::file_name(id));
+            fs::remove_file(&p).map_err(|e| Error::io("remove WAL", &p, e))?;
+        }
+    }
+    shared.stats.flushes.fetch_add(1, Ordering::Relaxed);
+    if rows > 0 {
+        tracing::info!(
+            segments = pending.len(),
+            rows,
+            wal_upto = cp.wal_upto,
+            "flushed buffers to segments"
+        );
+    }
+    Ok(())
+}
+
+fn flush_loop(shared: Arc<Shared>, tx: mpsc::Sender<Command>, rx: mpsc::Receiver<bool>) {
+    let interval = Duration::from_secs(shared.config.flush_interval_secs.max(1));
+    let mut last = Instant::now();
+    loop {
+        let wait = interval.saturating_sub(last.elapsed());
+        match rx.recv_timeout(wait) {
+            Ok(_) | Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Err(mpsc::RecvTimeoutError::Disconnected) => return,
+        }
+        while rx.try_recv().is_ok() {}
+        if shared.closing.load(Ordering::SeqCst) {
+            return;
+        }
+        let due = last.elapsed() >= interval;
+        if !due
+            && shared.buffered_bytes.load(Ordering::Relaxed) < shared.config.flush_threshold_bytes
+        {
+            continue;
+        }
+        last = Instant::now();
+        if let Err(e) = checkpoint(&shared, &tx) {
+            tracing::error!(error = %e, "flush failed; will retry");
+        }
+    }
+}
+
+/// Loads every segment under `dbs_dir`; returns the highest sequence number seen.
+fn load_segments(shared: &Shared, dbs_dir: &Path) -> Result<u64> {
+    let mut max_seq = 0;
+    for db_entry in read_dir(dbs_dir)? {
+        let Some(db_name) = decode_name(&db_entry.file_name().to_string_lossy()) else {
+            continue;
+        };
+        if !db_entry.path().is_dir() {
+            continue;
+        }
+        let db = shared.database_or_create(&db_name);
+        for t_entry in read_dir(&db_entry.path())? {
+            let Some(t_name) = decode_name(&t_entry.file_name().to_string_lossy()) else {
+                continue;
+            };
+            if !t_entry.path().is_dir() {
+                continue;
+            }
+            let table = db.table_or_create(&t_name);
+            let mut files: Vec<(u64, PathBuf)> = Vec::new();
+            for f in read_dir(&t_entry.path())? {
+                let name = f.file_name().to_string_lossy().into_owned();
+                if name.ends_with(".tmp") {
+                    let _ = fs::remove_file(f.path());
+                } else if let Some(seq) = segment::parse_file_name(&name) {
+                    files.push((seq, f.path()));
+                }
+            }
+            files.sort();
+            let mut st = table.state.write();
+            for (seq, path) in files {
+                match segment::Segment::open(&path, &mut st.registry) {
+                    Ok(seg) => {
+                        for t in &seg.footer.tags {
+                            st.schema.add_tag(t);
+                        }
+                        for fb in &seg.footer.fields {
+                            st.schema.add_field(&fb.name, fb.ty);
+                        }
+                        max_seq = max_seq.max(seq);
+                        st.segments.push(Arc::new(seg));
+                    }
+                    Err(e) => {
+                        let quarantine = path.with_extension("corrupt");
+                        tracing::error!(path = %path.display(), error = %e, "quarantining corrupt segment");
+                        let _ = fs::rename(&path, &quarantine);
+                    }
+                }
+            }
+        }
+    }
+    Ok(max_seq)
+}
+
+fn read_dir(dir: &Path) -> Result<Vec<fs::DirEntry>> {
+    fs::read_dir(dir)
+        .and_then(|it| it.collect::<std::io::Result<Vec<_>>>())
+        .map_err(|e| Error::io("list directory", dir, e))
+}
+
+fn read_checkpoint(dir: &Path) -> Result<u64> {
+    let path = dir.join("checkpoint");
+    match fs::read_to_string(&path) {
+        Ok(s) => s
+            .trim()
+            .parse()
+            .map_err(|_| Error::Corrupt(format!("{}: not a number", path.display()))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(0),
+        Err(e) => Err(Error::io("read checkpoint", &path, e)),
+    }
+}
+
+fn write_checkpoint(dir: &Path, wal_upto: u64) -> Result<()> {
+    let path = dir.join("checkpoint");
+    let tmp = dir.join("checkpoint.tmp");
+    let write = || -> std::io::Result<()> {
+        let mut f = fs::File::create(&tmp)?;
+        std::io::Write::write_all(&mut f, format!("{wal_upto}\n").as_bytes())?;
+        f.sync_all()?;
+        fs::rename(&tmp, &path)
+    };
+    write().map_err(|e| Error::io("write checkpoint", &path, e))?;
+    fsync_dir(dir)
+}
+
+/// Makes a directory's entries (new or renamed files) durable.
+pub(crate) fn fsync_dir(dir: &Path) -> Result<()> {
+    fs::File::open(dir)
+        .and_then(|f| f.sync_all())
+        .map_err(|e| Error::io("fsync directory", dir, e))
+}
+
+/// Encodes a database or table name as a file name: `[A-Za-z0-9_-]` as is, every other
+/// byte as `%XX`.
+pub fn encode_name(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    for b in name.bytes() {
+        if b.is_ascii_alphanumeric() || b == b'_' || b == b'-' {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// Inverse of [`encode_name`].
+pub fn decode_name(file: &str) -> Option<String> {
+    let b = file.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%' {
+            let hex = std::str::from_utf8(b.get(i + 1..i + 3)?).ok()?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok().filter(|s| !s.is_empty())
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,149 @@
+//! The in-memory write buffer of one table: rows keyed by (series id, time), so a later
+//! write to the same point merges into it (InfluxDB's rule), queryable at once.
+
+use std::collections::BTreeMap;
+
+#[cfg(test)]
+use super::rows::Column;
+use super::rows::Rows;
+use super::schema::{FieldType, Value};
+
+/// Inclusive time bounds in nanoseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimeRange {
+    pub min: i64,
+    pub max: i64,
+}
+
+impl TimeRange {
+    pub const ALL: TimeRange = TimeRange {
+        min: i64::MIN,
+        max: i64::MAX,
+    };
+
+    pub fn overlaps(&self, min: i64, max: i64) -> bool {
+        self.min <= max && min <= self.max
+    }
+
+    pub fn contains(&self, t: i64) -> bool {
+        self.min <= t && t <= self.max
+    }
+}
+
+/// Rows not yet in a segment file.
+#[derive(Debug, Default)]
+pub struct Buffer {
+    /// series id → time → values by field id (shorter than the schema when fields were
+    /// added after the row was written).
+    series: BTreeMap<u32, BTreeMap<i64, Vec<Option<Value>>>>,
+    rows: usize,
+    bytes: usize,
+    min_time: i64,
+    max_time: i64,
+}
+
+const ROW_OVERHEAD: usize = 64;
+
+impl Buffer {
+    /// Adds or merges one row.
+    pub fn insert(&mut self, series: u32, time: i64, fields: Vec<(usize, Value)>) {
+        if self.rows == 0 {
+            self.min_time = time;
+            self.max_time = time;
+        } else {
+            self.min_time = self.min_time.min(time);
+            self.max_time = self.max_time.max(time);
+        }
+        let row = self
+            .series
+            .entry(series)
+            .or_default()
+            .entry(time)
+            .or_insert_with(|| {
+                self.rows += 1;
+                self.bytes += ROW_OVERHEAD;
+                Vec::new()
+            });
+        for (id, value) in fields {
+            if row.len() <= id {
+                self.bytes += (id + 1 - row.len()) * 8;
+                row.resize(id + 1, None);
+            }
+            self.bytes += value.size();
+            row[id] = Some(value);
+        }
+    }
+
+    pub fn rows(&self) -> usize {
+        self.rows
+    }
+
+    /// Approximate memory held, for flush decisions.
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows == 0
+    }
+
+    pub fn time_bounds(&self) -> Option<(i64, i64)> {
+        (self.rows > 0).then_some((self.min_time, self.max_time))
+    }
+
+    /// The series ids in the buffer, ascending.
+    pub fn series_ids(&self) -> impl Iterator<Item = u32> + '_ {
+        self.series.keys().copied()
+    }
+
+    /// Rows in `range` sorted by (series id, time), with the given field ids as columns.
+    pub fn to_rows(&self, range: TimeRange, fields: &[(usize, FieldType)]) -> Rows {
+        let types: Vec<FieldType> = fields.iter().map(|(_, t)| *t).collect();
+        let mut out = Rows::new(&types);
+        if !self
+            .time_bounds()
+            .is_some_and(|(a, b)| range.overlaps(a, b))
+        {
+            return out;
+        }
+        for (series, points) in &self.series {
+            for (time, values) in points.range(range.min..=range.max) {
+                out.series.push(*series);
+                out.time.push(*time);
+                for (col, (id, _)) in out.columns.iter_mut().zip(fields) {
+                    col.push(values.get(*id).and_then(Option::as_ref));
+                }
+            }
+        }
+        out
+    }
+
+    /// The rows of one series, for segment writing.
+    pub fn series_rows(&self, series: u32) -> impl Iterator<Item = (&i64, &Vec<Option<Value>>)> {
+        self.series.get(&series).into_iter().flat_map(|m| m.iter())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn same_point_merges_and_later_wins() {
+        let mut b = Buffer::default();
+        b.insert(0, 10, vec![(0, Value::Float(1.0))]);
+        b.insert(0, 10, vec![(1, Value::Integer(2))]);
+        b.insert(0, 10, vec![(0, Value::Float(3.0))]);
+        b.insert(1, 5, vec![(0, Value::Float(4.0))]);
+        assert_eq!(b.rows(), 2);
+        let r = b.to_rows(
+            TimeRange::ALL,
+            &[(0, FieldType::Float), (1, FieldType::Integer)],
+        );
+        assert_eq!(r.time, vec![10, 5]);
+        assert_eq!(r.columns[0], Column::Float(vec![Some(3.0), Some(4.0)]));
+        assert_eq!(r.columns[1], Column::Integer(vec![Some(2), None]));
+        let r = b.to_rows(TimeRange { min: 0, max: 9 }, &[(0, FieldType::Float)]);
+        assert_eq!(r.time, vec![5]);
+    }
+}

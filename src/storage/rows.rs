@@ -1,0 +1,214 @@
+//! Decoded rows of one table in engine form (before Arrow), and the merge of layers that
+//! implements InfluxDB's rule: same series and timestamp → fields merge, the newer value wins.
+
+use super::schema::{FieldType, Value};
+
+/// Values of one field column; `None` is a null.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Column {
+    Float(Vec<Option<f64>>),
+    Integer(Vec<Option<i64>>),
+    UInteger(Vec<Option<u64>>),
+    String(Vec<Option<String>>),
+    Boolean(Vec<Option<bool>>),
+}
+
+macro_rules! each_column {
+    ($col:expr, $v:ident => $body:expr) => {
+        match $col {
+            Column::Float($v) => $body,
+            Column::Integer($v) => $body,
+            Column::UInteger($v) => $body,
+            Column::String($v) => $body,
+            Column::Boolean($v) => $body,
+        }
+    };
+}
+
+impl Column {
+    pub fn new(ty: FieldType, capacity: usize) -> Column {
+        match ty {
+            FieldType::Float => Column::Float(Vec::with_capacity(capacity)),
+            FieldType::Integer => Column::Integer(Vec::with_capacity(capacity)),
+            FieldType::UInteger => Column::UInteger(Vec::with_capacity(capacity)),
+            FieldType::String => Column::String(Vec::with_capacity(capacity)),
+            FieldType::Boolean => Column::Boolean(Vec::with_capacity(capacity)),
+        }
+    }
+
+    /// A column of `len` nulls.
+    pub fn nulls(ty: FieldType, len: usize) -> Column {
+        match ty {
+            FieldType::Float => Column::Float(vec![None; len]),
+            FieldType::Integer => Column::Integer(vec![None; len]),
+            FieldType::UInteger => Column::UInteger(vec![None; len]),
+            FieldType::String => Column::String(vec![None; len]),
+            FieldType::Boolean => Column::Boolean(vec![None; len]),
+        }
+    }
+
+    pub fn field_type(&self) -> FieldType {
+        match self {
+            Column::Float(_) => FieldType::Float,
+            Column::Integer(_) => FieldType::Integer,
+            Column::UInteger(_) => FieldType::UInteger,
+            Column::String(_) => FieldType::String,
+            Column::Boolean(_) => FieldType::Boolean,
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        each_column!(self, v => v.len())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Appends a value; a value of another type (impossible after schema checks) becomes null.
+    pub fn push(&mut self, value: Option<&Value>) {
+        match (self, value) {
+            (Column::Float(v), Some(Value::Float(x))) => v.push(Some(*x)),
+            (Column::Integer(v), Some(Value::Integer(x))) => v.push(Some(*x)),
+            (Column::UInteger(v), Some(Value::UInteger(x))) => v.push(Some(*x)),
+            (Column::String(v), Some(Value::String(x))) => v.push(Some(x.clone())),
+            (Column::Boolean(v), Some(Value::Boolean(x))) => v.push(Some(*x)),
+            (col, _) => each_column!(col, v => v.push(None)),
+        }
+    }
+
+    fn is_valid(&self, i: usize) -> bool {
+        each_column!(self, v => v[i].is_some())
+    }
+
+    /// Appends row `i` of `other` (same type).
+    fn push_from(&mut self, other: &Column, i: usize) {
+        match (self, other) {
+            (Column::Float(a), Column::Float(b)) => a.push(b[i]),
+            (Column::Integer(a), Column::Integer(b)) => a.push(b[i]),
+            (Column::UInteger(a), Column::UInteger(b)) => a.push(b[i]),
+            (Column::String(a), Column::String(b)) => a.push(b[i].clone()),
+            (Column::Boolean(a), Column::Boolean(b)) => a.push(b[i]),
+            (a, _) => each_column!(a, v => v.push(None)),
+        }
+    }
+
+    /// Replaces the last value with row `i` of `other` when that is not null.
+    fn overwrite_last(&mut self, other: &Column, i: usize) {
+        if !other.is_valid(i) {
+            return;
+        }
+        match (self, other) {
+            (Column::Float(a), Column::Float(b)) => *a.last_mut().expect("row") = b[i],
+            (Column::Integer(a), Column::Integer(b)) => *a.last_mut().expect("row") = b[i],
+            (Column::UInteger(a), Column::UInteger(b)) => *a.last_mut().expect("row") = b[i],
+            (Column::String(a), Column::String(b)) => *a.last_mut().expect("row") = b[i].clone(),
+            (Column::Boolean(a), Column::Boolean(b)) => *a.last_mut().expect("row") = b[i],
+            _ => {}
+        }
+    }
+}
+
+/// Rows of one table: series ids, timestamps and the requested field columns.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rows {
+    pub series: Vec<u32>,
+    pub time: Vec<i64>,
+    pub columns: Vec<Column>,
+}
+
+impl Rows {
+    pub fn new(types: &[FieldType]) -> Rows {
+        Rows {
+            series: Vec::new(),
+            time: Vec::new(),
+            columns: types.iter().map(|t| Column::new(*t, 0)).collect(),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.time.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.time.is_empty()
+    }
+
+    /// Merges layers given oldest first. Rows with the same (series, time) become one row
+    /// whose fields are the newest non-null values. Each layer must itself hold each
+    /// (series, time) at most once. With a single layer, the rows are returned as they are.
+    pub fn merge(mut layers: Vec<Rows>, types: &[FieldType]) -> Rows {
+        layers.retain(|l| !l.is_empty());
+        if layers.len() <= 1 {
+            return layers.pop().unwrap_or_else(|| Rows::new(types));
+        }
+        let total: usize = layers.iter().map(Rows::len).sum();
+        let mut order: Vec<(u32, i64, u32, u32)> = Vec::with_capacity(total);
+        for (l, layer) in layers.iter().enumerate() {
+            for r in 0..layer.len() {
+                order.push((layer.series[r], layer.time[r], l as u32, r as u32));
+            }
+        }
+        order.sort_unstable();
+        let mut out = Rows {
+            series: Vec::with_capacity(total),
+            time: Vec::with_capacity(total),
+            columns: types.iter().map(|t| Column::new(*t, total)).collect(),
+        };
+        let mut prev: Option<(u32, i64)> = None;
+        for (s, t, l, r) in order {
+            let layer = &layers[l as usize];
+            let r = r as usize;
+            if prev == Some((s, t)) {
+                for (c, col) in out.columns.iter_mut().enumerate() {
+                    col.overwrite_last(&layer.columns[c], r);
+                }
+            } else {
+                out.series.push(s);
+                out.time.push(t);
+                for (c, col) in out.columns.iter_mut().enumerate() {
+                    col.push_from(&layer.columns[c], r);
+                }
+                prev = Some((s, t));
+            }
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn merge_newer_non_null_wins() {
+        let types = [FieldType::Float, FieldType::Integer];
+        let old = Rows {
+            series: vec![0, 0, 1],
+            time: vec![10, 20, 10],
+            columns: vec![
+                Column::Float(vec![Some(1.0), Some(2.0), Some(3.0)]),
+                Column::Integer(vec![Some(1), None, None]),
+            ],
+        };
+        let new = Rows {
+            series: vec![0, 1],
+            time: vec![10, 30],
+            columns: vec![
+                Column::Float(vec![None, Some(9.0)]),
+                Column::Integer(vec![Some(7), None]),
+            ],
+        };
+        let m = Rows::merge(vec![old, new], &types);
+        assert_eq!(m.series, vec![0, 0, 1, 1]);
+        assert_eq!(m.time, vec![10, 20, 10, 30]);
+        assert_eq!(
+            m.columns[0],
+            Column::Float(vec![Some(1.0), Some(2.0), Some(3.0), Some(9.0)])
+        );
+        assert_eq!(
+            m.columns[1],
+            Column::Integer(vec![Some(7), None, None, None])
+        );
+    }
+}

@@ -1,0 +1,9 @@
+//! Integration tests: the real `sundial` binary on port 0 in a temp dir, driven by real
+//! clients (HTTP, tokio-postgres, the `psql` binary).
+
+mod errors;
+mod harness;
+mod line_protocol;
+mod load;
+mod segments;
+mod writes;
