@@ -87,3 +87,75 @@ impl QueryEngine {
             .clone())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::Ordering;
+
+    use super::*;
+    use crate::storage::{Point, StorageConfig, Value, WriteOptions};
+
+    /// SQL time predicates reach the scan as a time range and skip segments.
+    #[tokio::test]
+    async fn time_predicates_prune_segments() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = Engine::open(dir.path(), StorageConfig::default()).unwrap();
+        let hour = 3_600_000_000_000i64;
+        let base = 1_451_606_400_000_000_000i64; // 2016-01-01T00:00:00Z
+        for h in 0..4 {
+            let points = (0..60)
+                .map(|m| Point {
+                    table: "cpu".into(),
+                    tags: vec![("host".into(), "a".into())],
+                    fields: vec![("v".into(), Value::Integer(m))],
+                    time: base + h * hour + m * 60_000_000_000,
+                })
+                .collect();
+            let opts = WriteOptions {
+                accept_partial: true,
+                sync: false,
+            };
+            engine.write("db", points, opts).await.unwrap();
+            engine.flush().unwrap();
+        }
+        let q = QueryEngine::new(engine.clone());
+        let ctx = q.context("db").unwrap();
+        let stats = engine.stats();
+        let cases = [
+            (
+                "time >= '2016-01-01T01:00:00Z' AND time < '2016-01-01T02:00:00Z'",
+                60,
+                1,
+            ),
+            (
+                "time BETWEEN '2016-01-01T02:30:00Z' AND '2016-01-01T03:10:00Z'",
+                41,
+                2,
+            ),
+            ("time > TIMESTAMP '2016-01-01T03:58:00Z'", 1, 1),
+            ("'2016-01-01T00:59:00Z' >= time", 60, 1),
+            ("v >= 0", 240, 4),
+        ];
+        for (filter, rows, segments) in cases {
+            let before = stats.segments_read.load(Ordering::Relaxed);
+            let sql = format!("SELECT count(*) FROM cpu WHERE {filter}");
+            let batches = ctx.sql(&sql).await.unwrap().collect().await.unwrap();
+            let n = batches[0]
+                .column(0)
+                .as_any()
+                .downcast_ref::<datafusion::arrow::array::Int64Array>()
+                .unwrap()
+                .value(0);
+            assert_eq!(n, rows, "{filter}");
+            assert_eq!(
+                stats.segments_read.load(Ordering::Relaxed) - before,
+                segments,
+                "{filter}"
+            );
+        }
+        assert!(matches!(
+            q.context("nope"),
+            Err(Error::UnknownDatabase { .. })
+        ));
+    }
+}

@@ -182,6 +182,8 @@ struct Shared {
     buffered_bytes: AtomicUsize,
     stats: Stats,
     closing: AtomicBool,
+    /// Serializes checkpoints (the flusher thread and explicit flushes).
+    checkpoint_lock: Mutex<()>,
     /// Wakes the flusher; `true` asks for a flush now.
     flush_tx: Mutex<Option<mpsc::Sender<bool>>>,
 }
@@ -217,6 +219,7 @@ impl Engine {
             buffered_bytes: AtomicUsize::new(0),
             stats: Stats::default(),
             closing: AtomicBool::new(false),
+            checkpoint_lock: Mutex::new(()),
             flush_tx: Mutex::new(None),
         });
         let max_seq = load_segments(&shared, &dbs_dir)?;
@@ -572,6 +575,7 @@ fn rotate(shared: &Shared, writer: &mut wal::WalWriter) -> Result<Checkpoint> {
 /// Freezes the buffers, writes every frozen buffer as a segment, records the checkpoint
 /// and deletes the WAL files it covers.
 fn checkpoint(shared: &Shared, tx: &mpsc::Sender<Command>) -> Result<()> {
+    let _one_at_a_time = shared.checkpoint_lock.lock();
     let (reply, rx) = mpsc::channel();
     tx.send(Command::Rotate { reply })
         .map_err(|_| Error::Closed)?;

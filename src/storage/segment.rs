@@ -102,7 +102,13 @@ pub fn write(
     let Some((min_time, max_time)) = buffer.time_bounds() else {
         return Ok(None);
     };
-    fs::create_dir_all(dir).map_err(|e| Error::io("create table directory", dir, e))?;
+    if !dir.exists() {
+        fs::create_dir_all(dir).map_err(|e| Error::io("create table directory", dir, e))?;
+        // Make the new directory entries (table, and maybe database) durable.
+        for parent in dir.ancestors().skip(1).take(2) {
+            super::fsync_dir(parent)?;
+        }
+    }
     let mut series = Vec::new();
     let mut times = Vec::with_capacity(buffer.rows());
     let mut columns: Vec<Column> = schema
