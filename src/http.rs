@@ -242,7 +242,7 @@ async fn write(
         accept_partial,
         sync,
     };
-    match s.ingester.write_lp(db, &body, params).await {
+    match s.ingester.write_lp(db, body, params).await {
         Ok(summary) if summary.errors.is_empty() => StatusCode::NO_CONTENT.into_response(),
         Ok(summary) => {
             let message = if accept_partial {

@@ -93,6 +93,8 @@ pub struct WriteSummary {
 pub enum Error {
     #[error(transparent)]
     Storage(#[from] crate::storage::Error),
+    #[error("internal error: {0}")]
+    Internal(String),
 }
 
 /// How to treat a request body.
@@ -164,35 +166,63 @@ pub fn to_point(
     })
 }
 
+/// A parsed body: the points, where each came from, and the lines that failed to parse.
+struct ParsedBody {
+    points: Vec<Point>,
+    /// Line number and byte range in the body of each point.
+    origins: Vec<(usize, std::ops::Range<usize>)>,
+    errors: Vec<LineError>,
+}
+
+fn parse_body(body: &[u8], precision: Precision, now: i64) -> ParsedBody {
+    let mut out = ParsedBody {
+        points: Vec::new(),
+        origins: Vec::new(),
+        errors: Vec::new(),
+    };
+    let base = body.as_ptr() as usize;
+    for (n, line) in line_protocol::lines(body) {
+        let parsed = line_protocol::parse_line(line)
+            .map_err(|e| e.to_string())
+            .and_then(|p| to_point(p, precision, now));
+        match parsed {
+            Ok(p) => {
+                let start = line.as_ptr() as usize - base;
+                out.points.push(p);
+                out.origins.push((n, start..start + line.len()));
+            }
+            Err(msg) => out.errors.push(line_error(n, line, msg)),
+        }
+    }
+    out
+}
+
 impl Ingester {
     pub fn new(engine: Arc<Engine>, clock: Arc<dyn Clock>) -> Ingester {
         Ingester { engine, clock }
     }
 
-    /// Parses `body` and stores its points in `db`. Lines that fail to parse or do not fit
-    /// their table are reported; the others are stored unless `accept_partial` is off.
+    /// Parses `body` (off the async threads) and stores its points in `db`. Lines that fail
+    /// to parse or do not fit their table are reported; the others are stored unless
+    /// `accept_partial` is off.
     pub async fn write_lp(
         &self,
         db: &str,
-        body: &[u8],
+        body: bytes::Bytes,
         params: WriteParams,
     ) -> Result<WriteSummary, Error> {
         let now = self.clock.now_nanos();
-        let mut points = Vec::new();
-        let mut origin: Vec<(usize, &[u8])> = Vec::new();
-        let mut errors = Vec::new();
-        for (n, line) in line_protocol::lines(body) {
-            let parsed = line_protocol::parse_line(line)
-                .map_err(|e| e.to_string())
-                .and_then(|p| to_point(p, params.precision, now));
-            match parsed {
-                Ok(p) => {
-                    points.push(p);
-                    origin.push((n, line));
-                }
-                Err(msg) => errors.push(line_error(n, line, msg)),
-            }
-        }
+        let (body, parsed) = tokio::task::spawn_blocking(move || {
+            let parsed = parse_body(&body, params.precision, now);
+            (body, parsed)
+        })
+        .await
+        .map_err(|e| Error::Internal(e.to_string()))?;
+        let ParsedBody {
+            points,
+            origins,
+            mut errors,
+        } = parsed;
         if !params.accept_partial && !errors.is_empty() {
             return Ok(WriteSummary {
                 lines_stored: 0,
@@ -214,8 +244,8 @@ impl Ingester {
                 .await?;
             stored = outcome.stored;
             for (i, e) in outcome.rejected {
-                let (n, line) = origin[i];
-                errors.push(line_error(n, line, e.to_string()));
+                let (n, range) = origins[i].clone();
+                errors.push(line_error(n, &body[range], e.to_string()));
             }
             errors.sort_by_key(|e| e.line_number);
         }

@@ -19,6 +19,11 @@ pub struct TestServer {
 impl TestServer {
     /// Starts a server on fresh ports with its data in `data_dir`.
     pub fn start(data_dir: &Path, extra: &[&str]) -> TestServer {
+        Self::start_with_env(data_dir, extra, &[])
+    }
+
+    /// Like [`TestServer::start`], with extra environment variables.
+    pub fn start_with_env(data_dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> TestServer {
         let mut child = Command::new(env!("CARGO_BIN_EXE_sundial"))
             .arg("serve")
             .arg("--data-dir")
@@ -27,6 +32,7 @@ impl TestServer {
             .args(extra)
             .env("SUNDIAL_LOG", "info")
             .env_remove("SUNDIAL_CONFIG")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
