@@ -13,13 +13,16 @@
 //! ```text
 //! <data_dir>/wal/<id>.wal              write-ahead log files
 //! <data_dir>/checkpoint                last WAL id whose contents are all in segments
-//! <data_dir>/dbs/<db>/<table>/<seq>.seg segment files (names percent-encoded)
+//! <data_dir>/dbs/<db>/<table>/p<start>/<seq>-<generation>.seg
+//!                                      segment files of the partition starting at <start> ns
+//!                                      (db and table names percent-encoded)
 //! ```
 //!
 //! This module knows nothing of HTTP, SQL or Postgres.
 
 pub mod buffer;
 pub mod codec;
+pub mod index;
 pub mod rows;
 pub mod schema;
 pub mod segment;
@@ -38,7 +41,8 @@ use parking_lot::{Mutex, RwLock};
 
 pub use buffer::TimeRange;
 pub use schema::{FieldType, Point, SchemaError, SeriesKey, TableSchema, Value};
-pub use table::{ScanOutput, Table};
+pub use index::TagPredicate;
+pub use table::{ScanOutput, ScanRequest, Table};
 
 /// Errors of the storage engine.
 #[derive(Debug, thiserror::Error)]
@@ -80,6 +84,8 @@ pub struct StorageConfig {
     pub flush_threshold_bytes: usize,
     /// Flush buffers at least this often (seconds), whatever their size.
     pub flush_interval_secs: u64,
+    /// Width of a time partition in seconds (one directory of segments each).
+    pub partition_width_secs: u64,
 }
 
 impl Default for StorageConfig {
@@ -87,6 +93,7 @@ impl Default for StorageConfig {
         StorageConfig {
             flush_threshold_bytes: 256 << 20,
             flush_interval_secs: 600,
+            partition_width_secs: 86_400,
         }
     }
 }
@@ -347,6 +354,10 @@ impl Engine {
 }
 
 impl Shared {
+    fn partition_width(&self) -> i64 {
+        (self.config.partition_width_secs.max(1) as i64).saturating_mul(1_000_000_000)
+    }
+
     fn database_or_create(&self, name: &str) -> Arc<Database> {
         if let Some(db) = self.dbs.read().get(name) {
             return db.clone();
@@ -592,20 +603,9 @@ fn checkpoint(shared: &Shared, tx: &mpsc::Sender<Command>) -> Result<()> {
             .all(|(_, f)| pending.iter().any(|(_, p)| Arc::ptr_eq(p, f)))
     );
     let mut rows = 0;
+    let width = shared.partition_width();
     for (t, f) in &pending {
-        if let Some(footer) = segment::write(&t.dir, f.seq, &f.buffer, &f.schema, &f.keys)? {
-            rows += footer.rows;
-            let file_len = fs::metadata(t.dir.join(segment::file_name(f.seq)))
-                .map_err(|e| Error::io("stat segment", &t.dir, e))?
-                .len();
-            let seg = segment::Segment {
-                path: t.dir.join(segment::file_name(f.seq)),
-                series_ids: f.keys.iter().map(|(id, _)| *id).collect(),
-                footer,
-                file_len,
-            };
-            t.install_segment(f, seg);
-        }
+        rows += t.flush_frozen(f, width)?;
     }
     write_checkpoint(&shared.dir, cp.wal_upto)?;
     let wal_dir = shared.dir.join("wal");
@@ -672,34 +672,57 @@ fn load_segments(shared: &Shared, dbs_dir: &Path) -> Result<u64> {
                 continue;
             }
             let table = db.table_or_create(&t_name);
-            let mut files: Vec<(u64, PathBuf)> = Vec::new();
-            for f in read_dir(&t_entry.path())? {
-                let name = f.file_name().to_string_lossy().into_owned();
-                if name.ends_with(".tmp") {
-                    let _ = fs::remove_file(f.path());
-                } else if let Some(seq) = segment::parse_file_name(&name) {
-                    files.push((seq, f.path()));
+            let mut files: Vec<((u64, u32), PathBuf)> = Vec::new();
+            for p_entry in read_dir(&t_entry.path())? {
+                let pname = p_entry.file_name().to_string_lossy().into_owned();
+                if table::parse_partition_dir(&pname).is_none() || !p_entry.path().is_dir() {
+                    continue;
+                }
+                for f in read_dir(&p_entry.path())? {
+                    let name = f.file_name().to_string_lossy().into_owned();
+                    if name.ends_with(".tmp") {
+                        let _ = fs::remove_file(f.path());
+                    } else if let Some(order) = segment::parse_file_name(&name) {
+                        files.push((order, f.path()));
+                    }
                 }
             }
             files.sort();
             let mut st = table.state.write();
-            for (seq, path) in files {
+            let mut loaded = Vec::new();
+            for (order, path) in files {
                 match segment::Segment::open(&path, &mut st.registry) {
                     Ok(seg) => {
-                        for t in &seg.footer.tags {
-                            st.schema.add_tag(t);
+                        for s in &seg.footer.series {
+                            for (k, _) in &s.tags {
+                                st.schema.add_tag(k);
+                            }
                         }
-                        for fb in &seg.footer.fields {
-                            st.schema.add_field(&fb.name, fb.ty);
+                        for (name, ty) in &seg.footer.fields {
+                            st.schema.add_field(name, *ty);
                         }
-                        max_seq = max_seq.max(seq);
-                        st.segments.push(Arc::new(seg));
+                        max_seq = max_seq.max(order.0);
+                        loaded.push(Arc::new(seg));
                     }
                     Err(e) => {
                         let quarantine = path.with_extension("corrupt");
                         tracing::error!(path = %path.display(), error = %e, "quarantining corrupt segment");
                         let _ = fs::rename(&path, &quarantine);
                     }
+                }
+            }
+            // A compaction that crashed after writing its output but before deleting its
+            // inputs: the output names the inputs, which are dropped now.
+            let replaced: std::collections::HashSet<PathBuf> = loaded
+                .iter()
+                .flat_map(|s| s.footer.replaces.iter().map(|n| s.path.with_file_name(n)))
+                .collect();
+            for seg in loaded {
+                if replaced.contains(&seg.path) {
+                    tracing::info!(path = %seg.path.display(), "removing segment replaced by a compaction");
+                    let _ = fs::remove_file(&seg.path);
+                } else {
+                    st.segments.push(seg);
                 }
             }
         }

@@ -16,12 +16,13 @@ use datafusion::datasource::TableType;
 use datafusion::datasource::memory::MemorySourceConfig;
 use datafusion::error::Result;
 use datafusion::logical_expr::utils::split_conjunction;
-use datafusion::logical_expr::{Between, BinaryExpr, Expr, Operator, TableProviderFilterPushDown};
+use datafusion::logical_expr::{Between, BinaryExpr, Expr, Like, Operator, TableProviderFilterPushDown};
+use datafusion::logical_expr::expr::InList;
 use datafusion::physical_plan::ExecutionPlan;
 
 use crate::storage::rows::{Column, Rows};
 use crate::storage::schema::TIME_COLUMN;
-use crate::storage::{Engine, FieldType, SeriesKey, Table, TableSchema, TimeRange};
+use crate::storage::{Engine, FieldType, ScanRequest, SeriesKey, Table, TableSchema, TagPredicate, TimeRange};
 
 const BATCH_ROWS: usize = 8192;
 
@@ -114,6 +115,15 @@ impl TableProvider for SundialTable {
         _limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
         let range = time_range(filters);
+        let tag_names: Vec<&str> = self
+            .kinds
+            .iter()
+            .filter_map(|k| match k {
+                ColumnKind::Tag(t) => Some(t.as_str()),
+                _ => None,
+            })
+            .collect();
+        let tags = tag_predicates(filters, &tag_names);
         let indices: Vec<usize> = match projection {
             Some(p) => p.clone(),
             None => (0..self.kinds.len()).collect(),
@@ -130,9 +140,10 @@ impl TableProvider for SundialTable {
         let table = self.table.clone();
         let engine = self.engine.clone();
         let out_schema = schema.clone();
+        let request = ScanRequest { range, tags, fields };
         let batches = tokio::task::spawn_blocking(move || -> Result<Vec<RecordBatch>> {
             let out = table
-                .scan(range, &fields, engine.stats())
+                .scan(&request, engine.stats())
                 .map_err(|e| DataFusionError::External(Box::new(e)))?;
             to_batches(&out.rows, &out.keys, &kinds, &out_schema)
         })
@@ -263,6 +274,78 @@ fn nanos(e: &Expr) -> Option<i64> {
         ScalarValue::TimestampMicrosecond(Some(x), _) => x.checked_mul(1_000),
         ScalarValue::TimestampMillisecond(Some(x), _) => x.checked_mul(1_000_000),
         ScalarValue::TimestampSecond(Some(x), _) => x.checked_mul(1_000_000_000),
+        _ => None,
+    }
+}
+
+/// Tag predicates found in the conjunction of `filters` (others are left to DataFusion,
+/// which applies every filter again anyway).
+pub fn tag_predicates(filters: &[Expr], tags: &[&str]) -> Vec<TagPredicate> {
+    let tag_of = |e: &Expr| match e {
+        Expr::Column(c) if tags.contains(&c.name.as_str()) => Some(c.name.clone()),
+        _ => None,
+    };
+    let mut out = Vec::new();
+    for f in filters {
+        for e in split_conjunction(f) {
+            match e {
+                Expr::BinaryExpr(BinaryExpr { left, op, right }) => {
+                    let (tag, value, op) = match (tag_of(left), tag_of(right)) {
+                        (Some(t), None) => (t, string(right), *op),
+                        (None, Some(t)) if matches!(op, Operator::Eq | Operator::NotEq) => (t, string(left), *op),
+                        _ => continue,
+                    };
+                    let Some(value) = value else { continue };
+                    match op {
+                        Operator::Eq => out.push(TagPredicate::Eq(tag, value)),
+                        Operator::NotEq => out.push(TagPredicate::NotEq(tag, value)),
+                        Operator::RegexMatch => {
+                            if let Ok(re) = regex::Regex::new(&value) {
+                                out.push(TagPredicate::Regex(tag, re));
+                            }
+                        }
+                        Operator::RegexNotMatch => {
+                            if let Ok(re) = regex::Regex::new(&value) {
+                                out.push(TagPredicate::NotRegex(tag, re));
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+                Expr::InList(InList { expr, list, negated: false }) => {
+                    if let Some(tag) = tag_of(expr) {
+                        let values: Option<Vec<String>> = list.iter().map(string).collect();
+                        if let Some(values) = values {
+                            out.push(TagPredicate::In(tag, values));
+                        }
+                    }
+                }
+                Expr::Like(Like {
+                    negated: false,
+                    expr,
+                    pattern,
+                    escape_char: None,
+                    case_insensitive: false,
+                }) => {
+                    if let (Some(tag), Some(p)) = (tag_of(expr), string(pattern))
+                        && let Some(prefix) = p.strip_suffix('%')
+                        && !prefix.contains(['%', '_', '\\'])
+                    {
+                        out.push(TagPredicate::Prefix(tag, prefix.to_string()));
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    out
+}
+
+fn string(e: &Expr) -> Option<String> {
+    match e {
+        Expr::Literal(ScalarValue::Utf8(Some(s)) | ScalarValue::Utf8View(Some(s)) | ScalarValue::LargeUtf8(Some(s)), _) => {
+            Some(s.clone())
+        }
         _ => None,
     }
 }

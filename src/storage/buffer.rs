@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 
 #[cfg(test)]
 use super::rows::Column;
+use roaring::RoaringBitmap;
+
 use super::rows::Rows;
 use super::schema::{FieldType, Value};
 
@@ -97,7 +99,7 @@ impl Buffer {
     }
 
     /// Rows in `range` sorted by (series id, time), with the given field ids as columns.
-    pub fn to_rows(&self, range: TimeRange, fields: &[(usize, FieldType)]) -> Rows {
+    pub fn to_rows(&self, range: TimeRange, series: Option<&RoaringBitmap>, fields: &[(usize, FieldType)]) -> Rows {
         let types: Vec<FieldType> = fields.iter().map(|(_, t)| *t).collect();
         let mut out = Rows::new(&types);
         if !self
@@ -106,9 +108,12 @@ impl Buffer {
         {
             return out;
         }
-        for (series, points) in &self.series {
+        for (sid, points) in &self.series {
+            if series.is_some_and(|s| !s.contains(*sid)) {
+                continue;
+            }
             for (time, values) in points.range(range.min..=range.max) {
-                out.series.push(*series);
+                out.series.push(*sid);
                 out.time.push(*time);
                 for (col, (id, _)) in out.columns.iter_mut().zip(fields) {
                     col.push(values.get(*id).and_then(Option::as_ref));
@@ -138,12 +143,13 @@ mod tests {
         assert_eq!(b.rows(), 2);
         let r = b.to_rows(
             TimeRange::ALL,
+            None,
             &[(0, FieldType::Float), (1, FieldType::Integer)],
         );
         assert_eq!(r.time, vec![10, 5]);
         assert_eq!(r.columns[0], Column::Float(vec![Some(3.0), Some(4.0)]));
         assert_eq!(r.columns[1], Column::Integer(vec![Some(2), None]));
-        let r = b.to_rows(TimeRange { min: 0, max: 9 }, &[(0, FieldType::Float)]);
+        let r = b.to_rows(TimeRange { min: 0, max: 9 }, None, &[(0, FieldType::Float)]);
         assert_eq!(r.time, vec![5]);
     }
 }

@@ -1,14 +1,32 @@
-//! Column codecs for segment blocks: zigzag varint deltas for timestamps and integers,
-//! raw little-endian floats, length-prefixed strings and bit-packed booleans, each with an
-//! optional validity bitmap, and the whole block compressed with lz4.
+//! Column codecs for segment blocks. Every block holds one column of one series.
 //!
-//! Block payload (before lz4, which prepends the uncompressed size):
+//! Block layout:
 //!
 //! ```text
-//! +-----------+-----------------------------+------------------------+
-//! | nulls: u8 | validity bitmap (if nulls=1) | values of present rows |
-//! +-----------+-----------------------------+------------------------+
+//! time block:  +-----------+---------+
+//!              | codec u8  | payload |
+//!              +-----------+---------+
+//! field block: +-----------+------------------------------+-----------+---------------------------+
+//!              | nulls u8  | validity bitmap (if nulls=1) | codec u8  | payload (present values)  |
+//!              +-----------+------------------------------+-----------+---------------------------+
 //! ```
+//!
+//! Codecs (the encoder tries the candidates for the column type and keeps the smallest):
+//!
+//! | code | name      | payload                                                            | types        |
+//! |------|-----------|--------------------------------------------------------------------|--------------|
+//! | 0    | raw       | little-endian values; strings as uvarint length + bytes           | all          |
+//! | 1    | pco       | a `pco` standalone chunk (delta order and mode chosen by pco)      | i64 u64 f64  |
+//! | 2    | gorilla   | Gorilla XOR bit stream (Facebook's Gorilla paper, section 4.1.2)   | f64          |
+//! | 3    | decimal   | digits d: u8, then a pco chunk of the i64 values `v * 10^d`        | f64          |
+//! | 4    | lz4       | lz4 (size-prepended) of the raw payload                            | string       |
+//! | 5    | dict      | n: uvarint, n distinct strings (raw), then the ids as a numeric    | string       |
+//! |      |           | block (codec byte + payload)                                       |              |
+//! | 6    | const     | one value (raw), repeated for every present row                    | all          |
+//! | 7    | bits      | packed bits, LSB first                                             | bool         |
+//! | 8    | run       | first i64, step i64: `first + i * step` (regular timestamps)       | time         |
+
+use std::collections::HashMap;
 
 use super::rows::Column;
 use super::schema::FieldType;
@@ -19,6 +37,22 @@ use super::schema::FieldType;
 pub struct CodecError(pub &'static str);
 
 type Result<T> = std::result::Result<T, CodecError>;
+
+/// Codec identifiers (see the module table).
+pub mod id {
+    pub const RAW: u8 = 0;
+    pub const PCO: u8 = 1;
+    pub const GORILLA: u8 = 2;
+    pub const DECIMAL: u8 = 3;
+    pub const LZ4: u8 = 4;
+    pub const DICT: u8 = 5;
+    pub const CONST: u8 = 6;
+    pub const BITS: u8 = 7;
+    pub const RUN: u8 = 8;
+}
+
+/// Largest element count a block may claim (guards allocations on corrupt input).
+const MAX_ROWS: usize = 1 << 28;
 
 pub(crate) fn put_uvarint(out: &mut Vec<u8>, mut v: u64) {
     while v >= 0x80 {
@@ -45,52 +79,315 @@ pub(crate) fn get_uvarint(buf: &[u8], pos: &mut usize) -> Result<u64> {
     }
 }
 
-fn zigzag(v: i64) -> u64 {
-    ((v << 1) ^ (v >> 63)) as u64
+// ---------------------------------------------------------------------------------------
+// Numbers: pco, raw, const.
+
+trait Num: pco::data_types::Number + Copy + PartialEq {
+    const SIZE: usize;
+    fn to_le(self, out: &mut Vec<u8>);
+    fn from_le(b: &[u8]) -> Self;
 }
 
-fn unzigzag(v: u64) -> i64 {
-    ((v >> 1) as i64) ^ -((v & 1) as i64)
+macro_rules! num {
+    ($t:ty, $n:expr) => {
+        impl Num for $t {
+            const SIZE: usize = $n;
+            fn to_le(self, out: &mut Vec<u8>) {
+                out.extend_from_slice(&self.to_le_bytes());
+            }
+            fn from_le(b: &[u8]) -> Self {
+                <$t>::from_le_bytes(b.try_into().expect("sized"))
+            }
+        }
+    };
 }
+num!(i64, 8);
+num!(u64, 8);
+num!(f64, 8);
 
-/// Encodes timestamps as zigzag varint deltas.
-pub fn encode_time(times: &[i64]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(times.len() * 2);
-    let mut prev = 0i64;
-    for &t in times {
-        put_uvarint(&mut out, zigzag(t.wrapping_sub(prev)));
-        prev = t;
+fn pco_encode<T: Num>(values: &[T]) -> Option<Vec<u8>> {
+    if values.is_empty() {
+        return None;
     }
-    lz4_flex::compress_prepend_size(&out)
+    pco::standalone::simple_compress(values, &pco::ChunkConfig::default()).ok()
 }
 
-pub fn decode_time(block: &[u8], rows: usize) -> Result<Vec<i64>> {
-    let raw = decompress(block)?;
-    let mut pos = 0;
-    let mut out = Vec::with_capacity(rows);
-    let mut prev = 0i64;
-    for _ in 0..rows {
-        prev = prev.wrapping_add(unzigzag(get_uvarint(&raw, &mut pos)?));
-        out.push(prev);
+fn pco_decode<T: Num>(payload: &[u8], n: usize) -> Result<Vec<T>> {
+    let v: Vec<T> = pco::standalone::simple_decompress(payload).map_err(|_| CodecError("pco"))?;
+    if v.len() != n {
+        return Err(CodecError("pco value count"));
+    }
+    Ok(v)
+}
+
+fn raw_encode<T: Num>(values: &[T]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(values.len() * T::SIZE);
+    for v in values {
+        v.to_le(&mut out);
+    }
+    out
+}
+
+fn raw_decode<T: Num>(payload: &[u8], n: usize) -> Result<Vec<T>> {
+    if payload.len() != n * T::SIZE {
+        return Err(CodecError("raw length"));
+    }
+    Ok(payload.chunks_exact(T::SIZE).map(T::from_le).collect())
+}
+
+/// Appends the smallest encoding of `values` (codec byte + payload) to `out`.
+fn encode_numbers<T: Num>(values: &[T], out: &mut Vec<u8>, extra: &[(u8, Vec<u8>)]) {
+    if !values.is_empty() && values.iter().all(|v| *v == values[0]) {
+        out.push(id::CONST);
+        values[0].to_le(out);
+        return;
+    }
+    let mut best = (id::RAW, raw_encode(values));
+    if let Some(p) = pco_encode(values)
+        && p.len() < best.1.len()
+    {
+        best = (id::PCO, p);
+    }
+    for (code, payload) in extra {
+        if payload.len() < best.1.len() {
+            best = (*code, payload.clone());
+        }
+    }
+    out.push(best.0);
+    out.extend_from_slice(&best.1);
+}
+
+fn decode_numbers<T: Num>(code: u8, payload: &[u8], n: usize) -> Result<Vec<T>> {
+    match code {
+        id::RAW => raw_decode(payload, n),
+        id::PCO => pco_decode(payload, n),
+        id::CONST if payload.len() == T::SIZE => Ok(vec![T::from_le(payload); n]),
+        _ => Err(CodecError("unknown numeric codec")),
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Floats: Gorilla XOR and decimal scaling.
+
+struct BitWriter {
+    out: Vec<u8>,
+    acc: u64,
+    bits: u32,
+}
+
+impl BitWriter {
+    fn new() -> Self {
+        BitWriter {
+            out: Vec::new(),
+            acc: 0,
+            bits: 0,
+        }
+    }
+    /// Writes the low `n` bits of `v`, most significant first.
+    fn write(&mut self, v: u64, n: u32) {
+        for i in (0..n).rev() {
+            self.acc = (self.acc << 1) | ((v >> i) & 1);
+            self.bits += 1;
+            if self.bits == 8 {
+                self.out.push(self.acc as u8);
+                self.acc = 0;
+                self.bits = 0;
+            }
+        }
+    }
+    fn finish(mut self) -> Vec<u8> {
+        if self.bits > 0 {
+            self.out.push((self.acc << (8 - self.bits)) as u8);
+        }
+        self.out
+    }
+}
+
+struct BitReader<'a> {
+    buf: &'a [u8],
+    pos: usize,
+}
+
+impl BitReader<'_> {
+    fn read(&mut self, n: u32) -> Result<u64> {
+        let mut v = 0u64;
+        for _ in 0..n {
+            let byte = *self.buf.get(self.pos / 8).ok_or(CodecError("truncated bits"))?;
+            v = (v << 1) | u64::from((byte >> (7 - self.pos % 8)) & 1);
+            self.pos += 1;
+        }
+        Ok(v)
+    }
+}
+
+/// Gorilla XOR encoding of floats.
+pub fn gorilla_encode(values: &[f64]) -> Vec<u8> {
+    let mut w = BitWriter::new();
+    let Some(first) = values.first() else {
+        return w.finish();
+    };
+    let mut prev = first.to_bits();
+    w.write(prev, 64);
+    let (mut lead, mut trail) = (u32::MAX, 0u32);
+    for v in &values[1..] {
+        let cur = v.to_bits();
+        let xor = cur ^ prev;
+        if xor == 0 {
+            w.write(0, 1);
+        } else {
+            w.write(1, 1);
+            let l = xor.leading_zeros().min(31);
+            let t = xor.trailing_zeros();
+            if lead != u32::MAX && l >= lead && t >= trail {
+                w.write(0, 1);
+                w.write(xor >> trail, 64 - lead - trail);
+            } else {
+                let len = 64 - l - t;
+                w.write(1, 1);
+                w.write(u64::from(l), 5);
+                w.write(u64::from(len - 1), 6);
+                w.write(xor >> t, len);
+                lead = l;
+                trail = t;
+            }
+        }
+        prev = cur;
+    }
+    w.finish()
+}
+
+pub fn gorilla_decode(payload: &[u8], n: usize) -> Result<Vec<f64>> {
+    let mut out = Vec::with_capacity(n.min(MAX_ROWS));
+    if n == 0 {
+        return Ok(out);
+    }
+    let mut r = BitReader { buf: payload, pos: 0 };
+    let mut prev = r.read(64)?;
+    out.push(f64::from_bits(prev));
+    let (mut lead, mut trail) = (0u32, 0u32);
+    for _ in 1..n {
+        if r.read(1)? == 1 {
+            if r.read(1)? == 1 {
+                lead = r.read(5)? as u32;
+                let len = r.read(6)? as u32 + 1;
+                if lead + len > 64 {
+                    return Err(CodecError("gorilla window"));
+                }
+                trail = 64 - lead - len;
+            }
+            let len = 64 - lead - trail;
+            prev ^= r.read(len)? << trail;
+        }
+        out.push(f64::from_bits(prev));
     }
     Ok(out)
 }
 
-fn decompress(block: &[u8]) -> Result<Vec<u8>> {
-    if block.len() >= 4 {
-        let size = u32::from_le_bytes([block[0], block[1], block[2], block[3]]) as usize;
-        // A corrupt size must not make us allocate absurd amounts.
-        if size > 1 << 32 || size > block.len().saturating_mul(255) + 64 {
-            return Err(CodecError("implausible block size"));
-        }
+/// Decimal scaling: when every value has at most `d` decimal digits, stores the integers
+/// `v * 10^d` with pco. `None` when no `d <= 9` represents every value exactly.
+pub fn decimal_encode(values: &[f64]) -> Option<Vec<u8>> {
+    if values.is_empty() {
+        return None;
     }
-    lz4_flex::decompress_size_prepended(block).map_err(|_| CodecError("lz4"))
+    'digits: for d in 0..=9u8 {
+        let scale = 10f64.powi(i32::from(d));
+        let mut ints = Vec::with_capacity(values.len());
+        for v in values {
+            let s = (v * scale).round();
+            if !s.is_finite() || s.abs() >= 9.0e15 || s / scale != *v || (*v == 0.0 && v.is_sign_negative()) {
+                continue 'digits;
+            }
+            ints.push(s as i64);
+        }
+        let mut out = vec![d];
+        out.extend_from_slice(&pco_encode(&ints)?);
+        return Some(out);
+    }
+    None
 }
 
-fn put_validity<T>(out: &mut Vec<u8>, values: &[Option<T>]) {
-    if values.iter().all(Option::is_some) {
+pub fn decimal_decode(payload: &[u8], n: usize) -> Result<Vec<f64>> {
+    let (&d, rest) = payload.split_first().ok_or(CodecError("decimal header"))?;
+    if d > 9 {
+        return Err(CodecError("decimal digits"));
+    }
+    let scale = 10f64.powi(i32::from(d));
+    Ok(pco_decode::<i64>(rest, n)?.into_iter().map(|i| i as f64 / scale).collect())
+}
+
+/// Encodes floats with one codec, for comparisons (`None` if it does not apply).
+pub fn encode_floats_with(code: u8, values: &[f64]) -> Option<Vec<u8>> {
+    match code {
+        id::RAW => Some(raw_encode(values)),
+        id::PCO => pco_encode(values),
+        id::GORILLA => Some(gorilla_encode(values)),
+        id::DECIMAL => decimal_encode(values),
+        _ => None,
+    }
+}
+
+pub fn decode_floats_with(code: u8, payload: &[u8], n: usize) -> Result<Vec<f64>> {
+    match code {
+        id::GORILLA => gorilla_decode(payload, n),
+        id::DECIMAL => decimal_decode(payload, n),
+        _ => decode_numbers(code, payload, n),
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Timestamps.
+
+/// Encodes a series' timestamps (ascending): pco finds the delta order (regular intervals
+/// cost almost nothing).
+pub fn encode_time(times: &[i64]) -> Vec<u8> {
+    let mut out = Vec::new();
+    if times.len() >= 2 {
+        let step = times[1].wrapping_sub(times[0]);
+        if times.windows(2).all(|w| w[1].wrapping_sub(w[0]) == step) {
+            out.push(id::RUN);
+            out.extend_from_slice(&times[0].to_le_bytes());
+            out.extend_from_slice(&step.to_le_bytes());
+            return out;
+        }
+    }
+    encode_numbers(times, &mut out, &[]);
+    out
+}
+
+pub fn decode_time(block: &[u8], rows: usize) -> Result<Vec<i64>> {
+    if rows > MAX_ROWS {
+        return Err(CodecError("row count"));
+    }
+    let (&code, payload) = block.split_first().ok_or(CodecError("empty block"))?;
+    if code == id::RUN {
+        if payload.len() != 16 {
+            return Err(CodecError("run block"));
+        }
+        let first = i64::from_le_bytes(payload[..8].try_into().expect("8"));
+        let step = i64::from_le_bytes(payload[8..].try_into().expect("8"));
+        return Ok((0..rows as i64).map(|i| first.wrapping_add(i.wrapping_mul(step))).collect());
+    }
+    decode_numbers(code, payload, rows)
+}
+
+// ---------------------------------------------------------------------------------------
+// Field columns.
+
+/// Statistics of one field block.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ColumnStats {
+    pub nulls: u32,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub min: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub max: Option<f64>,
+}
+
+fn put_validity<T>(out: &mut Vec<u8>, values: &[Option<T>]) -> u32 {
+    let nulls = values.iter().filter(|v| v.is_none()).count();
+    if nulls == 0 {
         out.push(0);
-        return;
+        return 0;
     }
     out.push(1);
     let mut bits = vec![0u8; values.len().div_ceil(8)];
@@ -100,6 +397,7 @@ fn put_validity<T>(out: &mut Vec<u8>, values: &[Option<T>]) {
         }
     }
     out.extend_from_slice(&bits);
+    nulls as u32
 }
 
 fn get_validity(raw: &[u8], pos: &mut usize, rows: usize) -> Result<Vec<bool>> {
@@ -109,54 +407,138 @@ fn get_validity(raw: &[u8], pos: &mut usize, rows: usize) -> Result<Vec<bool>> {
         0 => Ok(vec![true; rows]),
         1 => {
             let n = rows.div_ceil(8);
-            let bits = raw
-                .get(*pos..*pos + n)
-                .ok_or(CodecError("truncated validity"))?;
+            let bits = raw.get(*pos..*pos + n).ok_or(CodecError("truncated validity"))?;
             *pos += n;
-            Ok((0..rows)
-                .map(|i| bits[i / 8] & (1 << (i % 8)) != 0)
-                .collect())
+            Ok((0..rows).map(|i| bits[i / 8] & (1 << (i % 8)) != 0).collect())
         }
         _ => Err(CodecError("bad validity flag")),
     }
 }
 
-/// Encodes one field column.
-pub fn encode_column(col: &Column) -> Vec<u8> {
-    let mut out = Vec::with_capacity(col.len() * 4 + 8);
+fn min_max(values: impl Iterator<Item = f64>) -> (Option<f64>, Option<f64>) {
+    values.fold((None, None), |(lo, hi): (Option<f64>, Option<f64>), v| {
+        (Some(lo.map_or(v, |l| l.min(v))), Some(hi.map_or(v, |h| h.max(v))))
+    })
+}
+
+fn raw_strings(values: &[&str]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for s in values {
+        put_uvarint(&mut out, s.len() as u64);
+        out.extend_from_slice(s.as_bytes());
+    }
+    out
+}
+
+fn read_strings(raw: &[u8], pos: &mut usize, n: usize) -> Result<Vec<String>> {
+    let mut out = Vec::with_capacity(n.min(MAX_ROWS));
+    for _ in 0..n {
+        let len = get_uvarint(raw, pos)? as usize;
+        let end = pos.checked_add(len).ok_or(CodecError("bad length"))?;
+        let b = raw.get(*pos..end).ok_or(CodecError("truncated string"))?;
+        *pos = end;
+        out.push(String::from_utf8(b.to_vec()).map_err(|_| CodecError("invalid UTF-8"))?);
+    }
+    Ok(out)
+}
+
+fn encode_strings(values: &[&str], out: &mut Vec<u8>) {
+    let raw = raw_strings(values);
+    let mut best = (id::RAW, raw.clone());
+    let lz = lz4_flex::compress_prepend_size(&raw);
+    if lz.len() < best.1.len() {
+        best = (id::LZ4, lz);
+    }
+    let mut dict: HashMap<&str, u64> = HashMap::new();
+    let mut words = Vec::new();
+    let ids: Vec<u64> = values
+        .iter()
+        .map(|s| {
+            *dict.entry(s).or_insert_with(|| {
+                words.push(*s);
+                words.len() as u64 - 1
+            })
+        })
+        .collect();
+    if words.len() * 2 <= values.len() {
+        let mut d = Vec::new();
+        put_uvarint(&mut d, words.len() as u64);
+        d.extend_from_slice(&raw_strings(&words));
+        let mut ids_block = Vec::new();
+        encode_numbers(&ids, &mut ids_block, &[]);
+        d.extend_from_slice(&ids_block);
+        if d.len() < best.1.len() {
+            best = (id::DICT, d);
+        }
+    }
+    out.push(best.0);
+    out.extend_from_slice(&best.1);
+}
+
+fn decode_strings(code: u8, payload: &[u8], n: usize) -> Result<Vec<String>> {
+    match code {
+        id::RAW => read_strings(payload, &mut 0, n),
+        id::LZ4 => {
+            if payload.len() >= 4 {
+                let size = u32::from_le_bytes(payload[0..4].try_into().expect("4")) as usize;
+                if size > payload.len().saturating_mul(255) + 64 {
+                    return Err(CodecError("implausible lz4 size"));
+                }
+            }
+            let raw = lz4_flex::decompress_size_prepended(payload).map_err(|_| CodecError("lz4"))?;
+            read_strings(&raw, &mut 0, n)
+        }
+        id::DICT => {
+            let mut pos = 0;
+            let nwords = get_uvarint(payload, &mut pos)? as usize;
+            let words = read_strings(payload, &mut pos, nwords.min(n))?;
+            let (&c, rest) = payload[pos..].split_first().ok_or(CodecError("dict ids"))?;
+            let ids: Vec<u64> = decode_numbers(c, rest, n)?;
+            ids.iter()
+                .map(|i| words.get(*i as usize).cloned().ok_or(CodecError("dict id")))
+                .collect()
+        }
+        _ => Err(CodecError("unknown string codec")),
+    }
+}
+
+/// Encodes one field column (one series), returning the block and its statistics.
+pub fn encode_column(col: &Column) -> (Vec<u8>, ColumnStats) {
+    let mut out = Vec::with_capacity(col.len() * 2 + 8);
+    let mut stats = ColumnStats::default();
     match col {
         Column::Float(v) => {
-            put_validity(&mut out, v);
-            for x in v.iter().flatten() {
-                out.extend_from_slice(&x.to_le_bytes());
+            stats.nulls = put_validity(&mut out, v);
+            let present: Vec<f64> = v.iter().flatten().copied().collect();
+            (stats.min, stats.max) = min_max(present.iter().copied());
+            let mut extra = vec![(id::GORILLA, gorilla_encode(&present))];
+            if let Some(d) = decimal_encode(&present) {
+                extra.push((id::DECIMAL, d));
             }
+            encode_numbers(&present, &mut out, &extra);
         }
         Column::Integer(v) => {
-            put_validity(&mut out, v);
-            let mut prev = 0i64;
-            for &x in v.iter().flatten() {
-                put_uvarint(&mut out, zigzag(x.wrapping_sub(prev)));
-                prev = x;
-            }
+            stats.nulls = put_validity(&mut out, v);
+            let present: Vec<i64> = v.iter().flatten().copied().collect();
+            (stats.min, stats.max) = min_max(present.iter().map(|x| *x as f64));
+            encode_numbers(&present, &mut out, &[]);
         }
         Column::UInteger(v) => {
-            put_validity(&mut out, v);
-            let mut prev = 0u64;
-            for &x in v.iter().flatten() {
-                put_uvarint(&mut out, zigzag(x.wrapping_sub(prev) as i64));
-                prev = x;
-            }
+            stats.nulls = put_validity(&mut out, v);
+            let present: Vec<u64> = v.iter().flatten().copied().collect();
+            (stats.min, stats.max) = min_max(present.iter().map(|x| *x as f64));
+            encode_numbers(&present, &mut out, &[]);
         }
         Column::String(v) => {
-            put_validity(&mut out, v);
-            for x in v.iter().flatten() {
-                put_uvarint(&mut out, x.len() as u64);
-                out.extend_from_slice(x.as_bytes());
-            }
+            stats.nulls = put_validity(&mut out, v);
+            let present: Vec<&str> = v.iter().flatten().map(String::as_str).collect();
+            encode_strings(&present, &mut out);
         }
         Column::Boolean(v) => {
-            put_validity(&mut out, v);
+            stats.nulls = put_validity(&mut out, v);
             let present: Vec<bool> = v.iter().flatten().copied().collect();
+            (stats.min, stats.max) = min_max(present.iter().map(|b| f64::from(u8::from(*b))));
+            out.push(id::BITS);
             let mut bits = vec![0u8; present.len().div_ceil(8)];
             for (i, b) in present.iter().enumerate() {
                 if *b {
@@ -166,91 +548,40 @@ pub fn encode_column(col: &Column) -> Vec<u8> {
             out.extend_from_slice(&bits);
         }
     }
-    lz4_flex::compress_prepend_size(&out)
+    (out, stats)
 }
 
-/// Decodes a field column of `rows` rows.
+fn spread<T: Clone>(valid: &[bool], present: Vec<T>) -> Result<Vec<Option<T>>> {
+    let mut it = present.into_iter();
+    let out: Vec<Option<T>> = valid.iter().map(|ok| if *ok { it.next() } else { None }).collect();
+    if it.next().is_some() || out.iter().zip(valid).any(|(v, ok)| *ok && v.is_none()) {
+        return Err(CodecError("value count does not match validity"));
+    }
+    Ok(out)
+}
+
+/// Decodes a field block of `rows` rows.
 pub fn decode_column(block: &[u8], ty: FieldType, rows: usize) -> Result<Column> {
-    let raw = decompress(block)?;
+    if rows > MAX_ROWS {
+        return Err(CodecError("row count"));
+    }
     let mut pos = 0;
-    let valid = get_validity(&raw, &mut pos, rows)?;
-    let col = match ty {
-        FieldType::Float => {
-            let mut out = Vec::with_capacity(rows);
-            for &ok in &valid {
-                out.push(if ok {
-                    let b = raw
-                        .get(pos..pos + 8)
-                        .ok_or(CodecError("truncated floats"))?;
-                    pos += 8;
-                    Some(f64::from_le_bytes(b.try_into().expect("8 bytes")))
-                } else {
-                    None
-                });
-            }
-            Column::Float(out)
-        }
-        FieldType::Integer => {
-            let mut out = Vec::with_capacity(rows);
-            let mut prev = 0i64;
-            for &ok in &valid {
-                out.push(if ok {
-                    prev = prev.wrapping_add(unzigzag(get_uvarint(&raw, &mut pos)?));
-                    Some(prev)
-                } else {
-                    None
-                });
-            }
-            Column::Integer(out)
-        }
-        FieldType::UInteger => {
-            let mut out = Vec::with_capacity(rows);
-            let mut prev = 0u64;
-            for &ok in &valid {
-                out.push(if ok {
-                    prev = prev.wrapping_add(unzigzag(get_uvarint(&raw, &mut pos)?) as u64);
-                    Some(prev)
-                } else {
-                    None
-                });
-            }
-            Column::UInteger(out)
-        }
-        FieldType::String => {
-            let mut out = Vec::with_capacity(rows);
-            for &ok in &valid {
-                out.push(if ok {
-                    let len = get_uvarint(&raw, &mut pos)? as usize;
-                    let end = pos.checked_add(len).ok_or(CodecError("bad length"))?;
-                    let b = raw.get(pos..end).ok_or(CodecError("truncated string"))?;
-                    pos = end;
-                    Some(String::from_utf8(b.to_vec()).map_err(|_| CodecError("invalid UTF-8"))?)
-                } else {
-                    None
-                });
-            }
-            Column::String(out)
-        }
+    let valid = get_validity(block, &mut pos, rows)?;
+    let n = valid.iter().filter(|v| **v).count();
+    let (&code, payload) = block[pos..].split_first().ok_or(CodecError("missing codec"))?;
+    Ok(match ty {
+        FieldType::Float => Column::Float(spread(&valid, decode_floats_with(code, payload, n)?)?),
+        FieldType::Integer => Column::Integer(spread(&valid, decode_numbers(code, payload, n)?)?),
+        FieldType::UInteger => Column::UInteger(spread(&valid, decode_numbers(code, payload, n)?)?),
+        FieldType::String => Column::String(spread(&valid, decode_strings(code, payload, n)?)?),
         FieldType::Boolean => {
-            let n = valid.iter().filter(|v| **v).count();
-            let bits = raw
-                .get(pos..pos + n.div_ceil(8))
-                .ok_or(CodecError("truncated bools"))?;
-            let mut k = 0;
-            let mut out = Vec::with_capacity(rows);
-            for &ok in &valid {
-                out.push(if ok {
-                    let b = bits[k / 8] & (1 << (k % 8)) != 0;
-                    k += 1;
-                    Some(b)
-                } else {
-                    None
-                });
+            if code != id::BITS || payload.len() < n.div_ceil(8) {
+                return Err(CodecError("bool block"));
             }
-            Column::Boolean(out)
+            let present = (0..n).map(|i| payload[i / 8] & (1 << (i % 8)) != 0).collect();
+            Column::Boolean(spread(&valid, present)?)
         }
-    };
-    Ok(col)
+    })
 }
 
 #[cfg(test)]
@@ -259,36 +590,81 @@ mod tests {
 
     #[test]
     fn round_trips() {
-        let t = vec![i64::MIN, -5, 0, 10, 20, 30, i64::MAX];
+        let t = vec![-5, 0, 10, 20, 30, 1_000_000_000_000];
         assert_eq!(decode_time(&encode_time(&t), t.len()).unwrap(), t);
+        let regular: Vec<i64> = (0..1000).map(|i| 1_451_606_400_000_000_000 + i * 10_000_000_000).collect();
+        let block = encode_time(&regular);
+        assert!(block.len() < 64, "regular timestamps are nearly free: {}", block.len());
+        assert_eq!(decode_time(&block, regular.len()).unwrap(), regular);
         let cols = [
-            Column::Float(vec![Some(1.5), None, Some(-0.0), Some(f64::MAX)]),
+            Column::Float(vec![Some(1.5), None, Some(-0.0), Some(f64::MAX), Some(f64::MIN_POSITIVE)]),
+            Column::Float(vec![Some(0.1), Some(0.25), Some(12.5), None]),
+            Column::Float(vec![Some(3.0); 5]),
             Column::Integer(vec![Some(i64::MIN), Some(i64::MAX), None, Some(0)]),
+            Column::Integer((0..500).map(|i| Some(i * 3)).collect()),
             Column::UInteger(vec![Some(u64::MAX), Some(0), None, Some(7)]),
-            Column::String(vec![
-                Some("a".into()),
-                None,
-                Some("".into()),
-                Some("ünï".into()),
-            ]),
+            Column::String(vec![Some("a".into()), None, Some("".into()), Some("ünï".into())]),
+            Column::String((0..100).map(|i| Some(format!("v{}", i % 3))).collect()),
             Column::Boolean(vec![Some(true), None, Some(false), Some(true)]),
+            Column::Float(vec![None, None]),
         ];
         for c in cols {
-            let back = decode_column(&encode_column(&c), c.field_type(), c.len()).unwrap();
+            let (block, stats) = encode_column(&c);
+            let back = decode_column(&block, c.field_type(), c.len()).unwrap();
             assert_eq!(format!("{back:?}"), format!("{c:?}"));
+            if let Column::Float(v) = &c {
+                assert_eq!(stats.nulls as usize, v.iter().filter(|x| x.is_none()).count());
+            }
         }
     }
 
     #[test]
+    fn float_codecs_round_trip_exactly() {
+        let mut walk = 50.0f64;
+        let values: Vec<f64> = (0..2000)
+            .map(|i| {
+                walk += ((i * 7919) % 13) as f64 / 13.0 - 0.5;
+                walk
+            })
+            .collect();
+        for code in [id::RAW, id::PCO, id::GORILLA] {
+            let enc = encode_floats_with(code, &values).unwrap();
+            let dec = decode_floats_with(code, &enc, values.len()).unwrap();
+            assert!(dec.iter().zip(&values).all(|(a, b)| a.to_bits() == b.to_bits()), "codec {code}");
+        }
+        let decimals: Vec<f64> = (0..100).map(|i| i as f64 * 0.25 - 3.5).collect();
+        let enc = decimal_encode(&decimals).unwrap();
+        assert_eq!(decimal_decode(&enc, decimals.len()).unwrap(), decimals);
+        if let Some(e) = decimal_encode(&[0.1 + 0.2]) {
+            assert_eq!(decimal_decode(&e, 1).unwrap()[0], 0.1 + 0.2);
+        }
+        assert!(decimal_encode(&[-0.0]).is_none(), "negative zero must not become zero");
+    }
+
+    #[test]
     fn garbage_is_an_error_not_a_panic() {
-        for ty in [
-            FieldType::Float,
-            FieldType::Integer,
-            FieldType::String,
-            FieldType::Boolean,
-        ] {
-            assert!(decode_column(&[1, 2, 3, 4, 5, 6], ty, 10).is_err());
+        for ty in [FieldType::Float, FieldType::Integer, FieldType::String, FieldType::Boolean] {
+            for junk in [&[1u8, 2, 3, 4, 5, 6][..], &[], &[0, 1], &[0, 2, 0, 0, 0, 0], &[0, 5, 200, 1]] {
+                let _ = decode_column(junk, ty, 10);
+            }
             assert!(decode_column(&[], ty, 10).is_err());
+        }
+        assert!(decode_time(&[1, 2, 3], 5).is_err());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn decoding_random_bytes_never_panics(bytes in proptest::collection::vec(proptest::num::u8::ANY, 0..64), rows in 0usize..50) {
+            for ty in [FieldType::Float, FieldType::Integer, FieldType::UInteger, FieldType::String, FieldType::Boolean] {
+                let _ = decode_column(&bytes, ty, rows);
+            }
+            let _ = decode_time(&bytes, rows);
+        }
+
+        #[test]
+        fn gorilla_round_trips(values in proptest::collection::vec(proptest::num::f64::ANY, 0..100)) {
+            let dec = gorilla_decode(&gorilla_encode(&values), values.len()).unwrap();
+            proptest::prop_assert!(dec.iter().zip(&values).all(|(a, b)| a.to_bits() == b.to_bits()));
         }
     }
 }

@@ -93,6 +93,24 @@ impl Column {
         }
     }
 
+    /// Appends the rows of `other` (same type) whose `keep` flag is set.
+    pub fn append_masked(&mut self, other: Column, keep: &[bool]) {
+        fn take<T>(dst: &mut Vec<Option<T>>, src: Vec<Option<T>>, keep: &[bool]) {
+            dst.extend(src.into_iter().zip(keep).filter(|(_, k)| **k).map(|(v, _)| v));
+        }
+        match (self, other) {
+            (Column::Float(a), Column::Float(b)) => take(a, b, keep),
+            (Column::Integer(a), Column::Integer(b)) => take(a, b, keep),
+            (Column::UInteger(a), Column::UInteger(b)) => take(a, b, keep),
+            (Column::String(a), Column::String(b)) => take(a, b, keep),
+            (Column::Boolean(a), Column::Boolean(b)) => take(a, b, keep),
+            (a, _) => {
+                let n = keep.iter().filter(|k| **k).count();
+                each_column!(a, v => v.extend(std::iter::repeat_n(None, n)))
+            }
+        }
+    }
+
     /// Replaces the last value with row `i` of `other` when that is not null.
     fn overwrite_last(&mut self, other: &Column, i: usize) {
         if !other.is_valid(i) {

@@ -3,6 +3,8 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use super::index::TagIndex;
+
 /// The type of a field column.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum FieldType {
@@ -208,17 +210,21 @@ impl TableSchema {
 pub struct SeriesRegistry {
     keys: Vec<Arc<SeriesKey>>,
     ids: HashMap<SeriesKey, u32>,
+    /// tag=value → series ids.
+    pub index: TagIndex,
 }
 
 impl SeriesRegistry {
-    pub fn get_or_insert(&mut self, key: &SeriesKey) -> u32 {
+    /// The id of `key`, registering (and indexing) it if new; the flag says it was new.
+    pub fn get_or_insert(&mut self, key: &SeriesKey) -> (u32, bool) {
         if let Some(id) = self.ids.get(key) {
-            return *id;
+            return (*id, false);
         }
         let id = self.keys.len() as u32;
         self.keys.push(Arc::new(key.clone()));
         self.ids.insert(key.clone(), id);
-        id
+        self.index.insert(id, key);
+        (id, true)
     }
 
     pub fn key(&self, id: u32) -> &SeriesKey {

@@ -1,73 +1,95 @@
-//! Immutable segment files: one table's rows from one buffer flush, sorted by (series, time),
-//! each column stored as one compressed block (see [`super::codec`]) with a CRC32C, and a
-//! footer with the time bounds, the series and where every block lives.
+//! Segment files, format v1: one table's rows of one time partition from one flush (or
+//! compaction), sorted by (series, time). Every column of every series is its own block
+//! (see [`super::codec`]), so a query for some series reads only their blocks; each block
+//! has a CRC32C, and the footer holds min/max time per series and statistics per block.
 //!
 //! ```text
-//! +----------+-------------+-----------------+--------------+----------------+----------------+----------+
-//! | "SUNDSEG1"| time block  | field blocks …  | footer (JSON)| footer_len u32 | footer_crc u32 | "SUNDEND1"|
-//! +----------+-------------+-----------------+--------------+----------------+----------------+----------+
+//! offset 0                                                               end
+//! +-----------+--------------------------------------+--------+-----------+-----------+-----------+
+//! | "SUNDSEG1"| series 0: time block, field blocks…  | footer | flen u32  | fcrc u32  | "SUNDEND1"|
+//! |  8 bytes  | series 1: time block, field blocks…  | (lz4 of|  LE       |  LE       |  8 bytes  |
+//! |           | …                                    |  JSON) |           |           |           |
+//! +-----------+--------------------------------------+--------+-----------+-----------+-----------+
 //! ```
 //!
-//! Integers are little-endian. Files are written to `*.tmp`, fsynced, renamed, and the
-//! directory fsynced, so a file with the final name is always complete.
+//! The footer ([`Footer`]) is JSON compressed with lz4 (size-prepended): version, sequence
+//! number and generation (order of precedence when rows repeat), partition start, row count,
+//! min/max time, the field columns, and per series its tags, row count, min/max time, and a
+//! [`BlockRef`] (offset, length, CRC32C) plus [`ColumnStats`] (nulls, min, max) per column.
+//! `replaces` names the files a compaction merged, so a crash between writing the output
+//! and deleting the inputs never leaves duplicates.
+//!
+//! Files are written to `*.tmp`, fsynced, renamed, and the directory fsynced, so a file
+//! with the final name is always complete.
 
 use std::fs::{self, File};
 use std::io::Write;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
+use roaring::RoaringBitmap;
 use serde::{Deserialize, Serialize};
 
-use super::buffer::{Buffer, TimeRange};
-use super::codec;
+use super::buffer::TimeRange;
+use super::codec::{self, ColumnStats};
 use super::rows::{Column, Rows};
-use super::schema::{FieldType, SeriesKey, SeriesRegistry, TableSchema};
+use super::schema::{FieldType, SeriesKey, SeriesRegistry};
 use super::{Error, Result};
 
 const MAGIC: &[u8; 8] = b"SUNDSEG1";
 const END_MAGIC: &[u8; 8] = b"SUNDEND1";
 const TRAILER: usize = 16;
-/// Current footer version.
+/// Current format version.
 pub const VERSION: u32 = 1;
 
 /// Where a block lives in the file.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct BlockRef {
-    pub offset: u64,
-    pub len: u64,
+    pub off: u64,
+    pub len: u32,
     pub crc: u32,
 }
 
-/// One series of the segment: its tags and how many consecutive rows it has.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct SeriesEntry {
-    pub tags: SeriesKey,
-    pub rows: u64,
-    pub min_time: i64,
-    pub max_time: i64,
+/// A field block of one series.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct FieldMeta {
+    pub block: BlockRef,
+    pub stats: ColumnStats,
 }
 
-/// A field column of the segment.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct FieldBlock {
-    pub name: String,
-    pub ty: FieldType,
-    pub block: BlockRef,
+/// One series of the segment.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct SeriesMeta {
+    pub tags: SeriesKey,
+    pub rows: u32,
+    pub min_time: i64,
+    pub max_time: i64,
+    pub time: BlockRef,
+    /// One entry per [`Footer::fields`]; `None` when the series has no value in that column.
+    pub fields: Vec<Option<FieldMeta>>,
 }
 
 /// The segment footer.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Footer {
     pub version: u32,
     pub seq: u64,
+    pub generation: u32,
+    pub partition: i64,
     pub rows: u64,
     pub min_time: i64,
     pub max_time: i64,
-    pub tags: Vec<String>,
-    pub series: Vec<SeriesEntry>,
-    pub time: BlockRef,
-    pub fields: Vec<FieldBlock>,
+    pub fields: Vec<(String, FieldType)>,
+    pub series: Vec<SeriesMeta>,
+    #[serde(default)]
+    pub replaces: Vec<String>,
+}
+
+/// The rows of one series to write: timestamps ascending, one column per footer field.
+pub struct SeriesRows {
+    pub key: SeriesKey,
+    pub time: Vec<i64>,
+    pub columns: Vec<Column>,
 }
 
 /// A segment file that has been opened and checked.
@@ -81,139 +103,129 @@ pub struct Segment {
     pub file_len: u64,
 }
 
-/// The file name of segment `seq`.
-pub fn file_name(seq: u64) -> String {
-    format!("{seq:020}.seg")
+/// The file name of a segment.
+pub fn file_name(seq: u64, generation: u32) -> String {
+    format!("{seq:020}-{generation:04}.seg")
 }
 
-/// Parses a segment's sequence number from its file name.
-pub fn parse_file_name(name: &str) -> Option<u64> {
-    name.strip_suffix(".seg")?.parse().ok()
+/// Parses (seq, generation) from a segment file name.
+pub fn parse_file_name(name: &str) -> Option<(u64, u32)> {
+    let (seq, generation) = name.strip_suffix(".seg")?.split_once('-')?;
+    Some((seq.parse().ok()?, generation.parse().ok()?))
 }
 
-/// Writes `buffer` as segment `seq` in `dir`. Returns `None` for an empty buffer.
-pub fn write(
-    dir: &Path,
-    seq: u64,
-    buffer: &Buffer,
-    schema: &TableSchema,
-    keys: &[(u32, Arc<SeriesKey>)],
-) -> Result<Option<Footer>> {
-    let Some((min_time, max_time)) = buffer.time_bounds() else {
+/// What to write: a segment's identity and content.
+pub struct NewSegment<'a> {
+    pub dir: &'a Path,
+    pub seq: u64,
+    pub generation: u32,
+    pub partition: i64,
+    pub fields: Vec<(String, FieldType)>,
+    pub series: Vec<SeriesRows>,
+    pub replaces: Vec<String>,
+}
+
+/// Writes a segment durably and returns it opened. `None` if there are no rows.
+pub fn write(new: NewSegment<'_>, registry_ids: &[u32]) -> Result<Option<Segment>> {
+    let rows: usize = new.series.iter().map(|s| s.time.len()).sum();
+    if rows == 0 {
         return Ok(None);
-    };
+    }
+    let dir = new.dir;
     if !dir.exists() {
-        fs::create_dir_all(dir).map_err(|e| Error::io("create table directory", dir, e))?;
-        // Make the new directory entries (table, and maybe database) durable.
-        for parent in dir.ancestors().skip(1).take(2) {
-            super::fsync_dir(parent)?;
+        fs::create_dir_all(dir).map_err(|e| Error::io("create segment directory", dir, e))?;
+        for d in dir.ancestors().skip(1).take(3) {
+            super::fsync_dir(d)?;
         }
     }
-    let mut series = Vec::new();
-    let mut times = Vec::with_capacity(buffer.rows());
-    let mut columns: Vec<Column> = schema
-        .fields
-        .iter()
-        .map(|(_, t)| Column::new(*t, buffer.rows()))
-        .collect();
-    for (sid, key) in keys {
-        let sid = *sid;
-        let mut n = 0u64;
-        let (mut lo, mut hi) = (i64::MAX, i64::MIN);
-        for (t, values) in buffer.series_rows(sid) {
-            times.push(*t);
-            lo = lo.min(*t);
-            hi = hi.max(*t);
-            for (id, col) in columns.iter_mut().enumerate() {
-                col.push(values.get(id).and_then(Option::as_ref));
-            }
-            n += 1;
-        }
-        series.push(SeriesEntry {
-            tags: key.as_ref().clone(),
-            rows: n,
-            min_time: lo,
-            max_time: hi,
-        });
-    }
-    let mut body = Vec::with_capacity(buffer.bytes() / 4);
+    let mut body = Vec::with_capacity(rows * 4);
     body.extend_from_slice(MAGIC);
-    let put = |bytes: Vec<u8>, body: &mut Vec<u8>| {
+    let put = |bytes: &[u8], body: &mut Vec<u8>| {
         let r = BlockRef {
-            offset: body.len() as u64,
-            len: bytes.len() as u64,
-            crc: crc32c::crc32c(&bytes),
+            off: body.len() as u64,
+            len: bytes.len() as u32,
+            crc: crc32c::crc32c(bytes),
         };
-        body.extend_from_slice(&bytes);
+        body.extend_from_slice(bytes);
         r
     };
-    let time = put(codec::encode_time(&times), &mut body);
-    let mut fields = Vec::new();
-    for ((name, ty), col) in schema.fields.iter().zip(&columns) {
-        if col_is_all_null(col) {
+    let mut metas = Vec::with_capacity(new.series.len());
+    let (mut min_time, mut max_time) = (i64::MAX, i64::MIN);
+    for s in &new.series {
+        if s.time.is_empty() {
             continue;
         }
-        let block = put(codec::encode_column(col), &mut body);
-        fields.push(FieldBlock {
-            name: name.clone(),
-            ty: *ty,
-            block,
+        let lo = *s.time.iter().min().expect("rows");
+        let hi = *s.time.iter().max().expect("rows");
+        min_time = min_time.min(lo);
+        max_time = max_time.max(hi);
+        let time = put(&codec::encode_time(&s.time), &mut body);
+        let mut fields = Vec::with_capacity(s.columns.len());
+        for col in &s.columns {
+            let (block, stats) = codec::encode_column(col);
+            if stats.nulls as usize == col.len() {
+                fields.push(None);
+            } else {
+                fields.push(Some(FieldMeta {
+                    block: put(&block, &mut body),
+                    stats,
+                }));
+            }
+        }
+        metas.push(SeriesMeta {
+            tags: s.key.clone(),
+            rows: s.time.len() as u32,
+            min_time: lo,
+            max_time: hi,
+            time,
+            fields,
         });
     }
     let footer = Footer {
         version: VERSION,
-        seq,
-        rows: times.len() as u64,
+        seq: new.seq,
+        generation: new.generation,
+        partition: new.partition,
+        rows: rows as u64,
         min_time,
         max_time,
-        tags: schema.tags.clone(),
-        series,
-        time,
-        fields,
+        fields: new.fields,
+        series: metas,
+        replaces: new.replaces,
     };
     let json = serde_json::to_vec(&footer).map_err(|e| Error::Internal(e.to_string()))?;
-    body.extend_from_slice(&json);
-    body.extend_from_slice(&(json.len() as u32).to_le_bytes());
-    body.extend_from_slice(&crc32c::crc32c(&json).to_le_bytes());
+    let packed = lz4_flex::compress_prepend_size(&json);
+    body.extend_from_slice(&packed);
+    body.extend_from_slice(&(packed.len() as u32).to_le_bytes());
+    body.extend_from_slice(&crc32c::crc32c(&packed).to_le_bytes());
     body.extend_from_slice(END_MAGIC);
 
-    let path = dir.join(file_name(seq));
+    let path = dir.join(file_name(new.seq, new.generation));
     let tmp = path.with_extension("tmp");
     let mut f = File::create(&tmp).map_err(|e| Error::io("create segment", &tmp, e))?;
-    f.write_all(&body)
-        .map_err(|e| Error::io("write segment", &tmp, e))?;
-    f.sync_all()
-        .map_err(|e| Error::io("fsync segment", &tmp, e))?;
+    f.write_all(&body).map_err(|e| Error::io("write segment", &tmp, e))?;
+    f.sync_all().map_err(|e| Error::io("fsync segment", &tmp, e))?;
     drop(f);
     fs::rename(&tmp, &path).map_err(|e| Error::io("rename segment", &path, e))?;
     super::fsync_dir(dir)?;
-    Ok(Some(footer))
-}
-
-fn col_is_all_null(col: &Column) -> bool {
-    match col {
-        Column::Float(v) => v.iter().all(Option::is_none),
-        Column::Integer(v) => v.iter().all(Option::is_none),
-        Column::UInteger(v) => v.iter().all(Option::is_none),
-        Column::String(v) => v.iter().all(Option::is_none),
-        Column::Boolean(v) => v.iter().all(Option::is_none),
-    }
+    Ok(Some(Segment {
+        path,
+        series_ids: registry_ids.to_vec(),
+        footer,
+        file_len: body.len() as u64,
+    }))
 }
 
 /// Reads and checks the footer of a segment file.
 pub fn read_footer(path: &Path) -> Result<(Footer, u64)> {
     let f = File::open(path).map_err(|e| Error::io("open segment", path, e))?;
-    let len = f
-        .metadata()
-        .map_err(|e| Error::io("stat segment", path, e))?
-        .len();
+    let len = f.metadata().map_err(|e| Error::io("stat segment", path, e))?.len();
     let corrupt = |why: &str| Error::Corrupt(format!("{}: {why}", path.display()));
     if len < (MAGIC.len() + TRAILER) as u64 {
         return Err(corrupt("too short"));
     }
     let mut head = [0u8; 8];
-    f.read_exact_at(&mut head, 0)
-        .map_err(|e| Error::io("read segment", path, e))?;
+    f.read_exact_at(&mut head, 0).map_err(|e| Error::io("read segment", path, e))?;
     if &head != MAGIC {
         return Err(corrupt("bad magic"));
     }
@@ -223,20 +235,24 @@ pub fn read_footer(path: &Path) -> Result<(Footer, u64)> {
     if &trailer[8..] != END_MAGIC {
         return Err(corrupt("bad end magic"));
     }
-    let flen = u32::from_le_bytes(trailer[0..4].try_into().expect("4")) as u64;
+    let flen = u64::from(u32::from_le_bytes(trailer[0..4].try_into().expect("4")));
     let fcrc = u32::from_le_bytes(trailer[4..8].try_into().expect("4"));
     if flen + (TRAILER + MAGIC.len()) as u64 > len {
         return Err(corrupt("bad footer length"));
     }
-    let mut json = vec![0u8; flen as usize];
-    f.read_exact_at(&mut json, len - TRAILER as u64 - flen)
+    let mut packed = vec![0u8; flen as usize];
+    f.read_exact_at(&mut packed, len - TRAILER as u64 - flen)
         .map_err(|e| Error::io("read segment", path, e))?;
-    if crc32c::crc32c(&json) != fcrc {
+    if crc32c::crc32c(&packed) != fcrc {
         return Err(corrupt("footer checksum mismatch"));
     }
+    let json = lz4_flex::decompress_size_prepended(&packed).map_err(|_| corrupt("footer lz4"))?;
     let footer: Footer = serde_json::from_slice(&json).map_err(|e| corrupt(&e.to_string()))?;
     if footer.version != VERSION {
         return Err(corrupt("unsupported segment version"));
+    }
+    if footer.series.iter().any(|s| s.fields.len() != footer.fields.len()) {
+        return Err(corrupt("series and field lists disagree"));
     }
     Ok((footer, len))
 }
@@ -245,11 +261,7 @@ impl Segment {
     /// Opens a segment and maps its series into `registry`.
     pub fn open(path: &Path, registry: &mut SeriesRegistry) -> Result<Segment> {
         let (footer, file_len) = read_footer(path)?;
-        let series_ids = footer
-            .series
-            .iter()
-            .map(|s| registry.get_or_insert(&s.tags))
-            .collect();
+        let series_ids = footer.series.iter().map(|s| registry.get_or_insert(&s.tags).0).collect();
         Ok(Segment {
             path: path.to_path_buf(),
             footer,
@@ -262,95 +274,73 @@ impl Segment {
         range.overlaps(self.footer.min_time, self.footer.max_time)
     }
 
+    /// The file name (for `replaces`).
+    pub fn name(&self) -> String {
+        file_name(self.footer.seq, self.footer.generation)
+    }
+
     fn read_block(&self, f: &File, b: &BlockRef) -> Result<Vec<u8>> {
-        let mut buf = vec![0u8; b.len as usize];
-        if b.offset.saturating_add(b.len) > self.file_len {
-            return Err(Error::Corrupt(format!(
-                "{}: block out of range",
-                self.path.display()
-            )));
+        if b.off.saturating_add(u64::from(b.len)) > self.file_len {
+            return Err(Error::Corrupt(format!("{}: block out of range", self.path.display())));
         }
-        f.read_exact_at(&mut buf, b.offset)
+        let mut buf = vec![0u8; b.len as usize];
+        f.read_exact_at(&mut buf, b.off)
             .map_err(|e| Error::io("read segment", &self.path, e))?;
         if crc32c::crc32c(&buf) != b.crc {
-            return Err(Error::Corrupt(format!(
-                "{}: block checksum mismatch",
-                self.path.display()
-            )));
+            return Err(Error::Corrupt(format!("{}: block checksum mismatch", self.path.display())));
         }
         Ok(buf)
     }
 
-    /// Decodes the rows in `range`, with the given fields as columns (nulls where the
-    /// segment lacks a field). Returns the rows and the bytes read from disk.
-    pub fn read(&self, range: TimeRange, fields: &[(String, FieldType)]) -> Result<(Rows, u64)> {
+    /// Decodes the rows in `range` of the series in `series` (all when `None`), with the
+    /// given fields as columns (nulls where the segment lacks a field). Returns the rows and
+    /// the bytes read from disk.
+    pub fn read(
+        &self,
+        range: TimeRange,
+        series: Option<&RoaringBitmap>,
+        fields: &[(String, FieldType)],
+    ) -> Result<(Rows, u64)> {
+        let types: Vec<FieldType> = fields.iter().map(|(_, t)| *t).collect();
+        let mut out = Rows::new(&types);
+        let wanted: Vec<Option<usize>> = fields
+            .iter()
+            .map(|(name, ty)| self.footer.fields.iter().position(|(n, t)| n == name && t == ty))
+            .collect();
         let f = File::open(&self.path).map_err(|e| Error::io("open segment", &self.path, e))?;
-        let rows = self.footer.rows as usize;
-        let corrupt =
-            |e: codec::CodecError| Error::Corrupt(format!("{}: {e}", self.path.display()));
-        let mut bytes = self.footer.time.len;
-        let time =
-            codec::decode_time(&self.read_block(&f, &self.footer.time)?, rows).map_err(corrupt)?;
-        let mut series = Vec::with_capacity(rows);
-        for (i, s) in self.footer.series.iter().enumerate() {
-            series.extend(std::iter::repeat_n(self.series_ids[i], s.rows as usize));
-        }
-        if series.len() != rows {
-            return Err(Error::Corrupt(format!(
-                "{}: series row counts",
-                self.path.display()
-            )));
-        }
-        let mut columns = Vec::with_capacity(fields.len());
-        for (name, ty) in fields {
-            match self
-                .footer
-                .fields
-                .iter()
-                .find(|fb| &fb.name == name && fb.ty == *ty)
-            {
-                Some(fb) => {
-                    bytes += fb.block.len;
-                    let block = self.read_block(&f, &fb.block)?;
-                    columns.push(codec::decode_column(&block, *ty, rows).map_err(corrupt)?);
+        let corrupt = |e: codec::CodecError| Error::Corrupt(format!("{}: {e}", self.path.display()));
+        let mut bytes = 0u64;
+        for (i, meta) in self.footer.series.iter().enumerate() {
+            let sid = self.series_ids[i];
+            if series.is_some_and(|s| !s.contains(sid)) || !range.overlaps(meta.min_time, meta.max_time) {
+                continue;
+            }
+            let rows = meta.rows as usize;
+            bytes += u64::from(meta.time.len);
+            let time = codec::decode_time(&self.read_block(&f, &meta.time)?, rows).map_err(corrupt)?;
+            let mut columns = Vec::with_capacity(fields.len());
+            for (w, ty) in wanted.iter().zip(&types) {
+                match w.and_then(|c| meta.fields[c].as_ref()) {
+                    Some(fm) => {
+                        bytes += u64::from(fm.block.len);
+                        let block = self.read_block(&f, &fm.block)?;
+                        columns.push(codec::decode_column(&block, *ty, rows).map_err(corrupt)?);
+                    }
+                    None => columns.push(Column::nulls(*ty, rows)),
                 }
-                None => columns.push(Column::nulls(*ty, rows)),
+            }
+            let whole = range.min <= meta.min_time && meta.max_time <= range.max;
+            let keep: Vec<bool> = time.iter().map(|t| whole || range.contains(*t)).collect();
+            for (r, t) in time.iter().enumerate() {
+                if keep[r] {
+                    out.series.push(sid);
+                    out.time.push(*t);
+                }
+            }
+            for (dst, src) in out.columns.iter_mut().zip(columns) {
+                dst.append_masked(src, &keep);
             }
         }
-        let mut out = Rows {
-            series,
-            time,
-            columns,
-        };
-        if !(range.min <= self.footer.min_time && self.footer.max_time <= range.max) {
-            out = filter_rows(out, |t| range.contains(t));
-        }
         Ok((out, bytes))
-    }
-}
-
-fn filter_rows(rows: Rows, keep: impl Fn(i64) -> bool) -> Rows {
-    let mask: Vec<bool> = rows.time.iter().map(|t| keep(*t)).collect();
-    fn pick<T: Clone>(v: Vec<T>, mask: &[bool]) -> Vec<T> {
-        v.into_iter()
-            .zip(mask)
-            .filter(|(_, m)| **m)
-            .map(|(x, _)| x)
-            .collect()
-    }
-    Rows {
-        series: pick(rows.series, &mask),
-        time: pick(rows.time, &mask),
-        columns: rows
-            .columns
-            .into_iter()
-            .map(|c| match c {
-                Column::Float(v) => Column::Float(pick(v, &mask)),
-                Column::Integer(v) => Column::Integer(pick(v, &mask)),
-                Column::UInteger(v) => Column::UInteger(pick(v, &mask)),
-                Column::String(v) => Column::String(pick(v, &mask)),
-                Column::Boolean(v) => Column::Boolean(pick(v, &mask)),
-            })
-            .collect(),
     }
 }

@@ -1,21 +1,24 @@
-//! A table: its schema, series registry, write buffers and segment files, and the
-//! consistent snapshot a query reads.
+//! A table: its schema, series registry and index, write buffers and segment files (one
+//! directory per time partition), and the consistent snapshot a query reads.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use parking_lot::RwLock;
+use roaring::RoaringBitmap;
 
 use super::buffer::{Buffer, TimeRange};
-use super::rows::Rows;
+use super::index::TagPredicate;
+use super::rows::{Column, Rows};
 use super::schema::{FieldType, Point, SeriesKey, SeriesRegistry, TableSchema};
-use super::segment::Segment;
+use super::segment::{self, NewSegment, Segment, SeriesRows};
 use super::{Result, Stats};
 
-/// A buffer taken out of service for flushing; still queryable until its segment exists.
+/// A buffer taken out of service for flushing; still queryable until its segments exist.
 #[derive(Debug)]
 pub struct Frozen {
-    /// Sequence number; the segment written from it gets the same number.
+    /// Sequence number; the segments written from it get the same number.
     pub seq: u64,
     pub buffer: Buffer,
     pub schema: TableSchema,
@@ -48,9 +51,33 @@ pub struct ScanOutput {
     pub keys: Vec<Arc<SeriesKey>>,
 }
 
+/// What a scan asks for.
+#[derive(Debug, Clone)]
+pub struct ScanRequest {
+    pub range: TimeRange,
+    /// Tag predicates, all of which must hold.
+    pub tags: Vec<TagPredicate>,
+    /// Field columns to decode.
+    pub fields: Vec<(String, FieldType)>,
+}
+
 enum Layer {
     Segment(Arc<Segment>),
     Frozen(Arc<Frozen>),
+}
+
+/// The start of the partition holding `t`.
+pub fn partition_of(t: i64, width: i64) -> i64 {
+    t.div_euclid(width) * width
+}
+
+/// The directory name of a partition.
+pub fn partition_dir(start: i64) -> String {
+    format!("p{start}")
+}
+
+pub fn parse_partition_dir(name: &str) -> Option<i64> {
+    name.strip_prefix('p')?.parse().ok()
 }
 
 impl Table {
@@ -74,16 +101,11 @@ impl Table {
         let before = st.active.bytes();
         for p in points {
             st.schema.extend(p);
-            let sid = st.registry.get_or_insert(&p.tags);
+            let (sid, _) = st.registry.get_or_insert(&p.tags);
             let fields = p
                 .fields
                 .iter()
-                .map(|(name, v)| {
-                    (
-                        st.schema.field_id(name).expect("field known after extend"),
-                        v.clone(),
-                    )
-                })
+                .map(|(name, v)| (st.schema.field_id(name).expect("field known after extend"), v.clone()))
                 .collect();
             st.active.insert(sid, p.time, fields);
         }
@@ -97,10 +119,7 @@ impl Table {
             return None;
         }
         let buffer = std::mem::take(&mut st.active);
-        let keys = buffer
-            .series_ids()
-            .map(|id| (id, st.registry.key_arc(id)))
-            .collect();
+        let keys = buffer.series_ids().map(|id| (id, st.registry.key_arc(id))).collect();
         let frozen = Arc::new(Frozen {
             seq,
             buffer,
@@ -111,57 +130,103 @@ impl Table {
         Some(frozen)
     }
 
-    /// Replaces a frozen buffer by the segment written from it.
-    pub fn install_segment(&self, frozen: &Arc<Frozen>, segment: Segment) {
+    /// Writes a frozen buffer as one segment per time partition and installs them in
+    /// place of the buffer.
+    pub fn flush_frozen(&self, frozen: &Arc<Frozen>, width: i64) -> Result<u64> {
+        let fields = frozen.schema.fields.clone();
+        let mut parts: BTreeMap<i64, (Vec<u32>, Vec<SeriesRows>)> = BTreeMap::new();
+        for (sid, key) in &frozen.keys {
+            let mut current: Option<(i64, SeriesRows)> = None;
+            for (t, values) in frozen.buffer.series_rows(*sid) {
+                let p = partition_of(*t, width);
+                if current.as_ref().is_none_or(|(cp, _)| *cp != p) {
+                    if let Some((cp, rows)) = current.take() {
+                        let e = parts.entry(cp).or_default();
+                        e.0.push(*sid);
+                        e.1.push(rows);
+                    }
+                    let columns = fields.iter().map(|(_, ty)| Column::new(*ty, 0)).collect();
+                    current = Some((
+                        p,
+                        SeriesRows {
+                            key: key.as_ref().clone(),
+                            time: Vec::new(),
+                            columns,
+                        },
+                    ));
+                }
+                let (_, rows) = current.as_mut().expect("set above");
+                rows.time.push(*t);
+                for (id, col) in rows.columns.iter_mut().enumerate() {
+                    col.push(values.get(id).and_then(Option::as_ref));
+                }
+            }
+            if let Some((cp, rows)) = current {
+                let e = parts.entry(cp).or_default();
+                e.0.push(*sid);
+                e.1.push(rows);
+            }
+        }
+        let mut written = Vec::new();
+        let mut rows = 0;
+        for (p, (ids, series)) in parts {
+            let new = NewSegment {
+                dir: &self.dir.join(partition_dir(p)),
+                seq: frozen.seq,
+                generation: 0,
+                partition: p,
+                fields: fields.clone(),
+                series,
+                replaces: Vec::new(),
+            };
+            if let Some(seg) = segment::write(new, &ids)? {
+                rows += seg.footer.rows;
+                written.push(Arc::new(seg));
+            }
+        }
         let mut st = self.state.write();
         st.frozen.retain(|f| !Arc::ptr_eq(f, frozen));
-        st.segments.push(Arc::new(segment));
+        st.segments.extend(written);
+        Ok(rows)
     }
 
-    /// Reads the rows in `range` with the given field columns, merging every layer.
-    pub fn scan(
-        &self,
-        range: TimeRange,
-        fields: &[(String, FieldType)],
-        stats: &Stats,
-    ) -> Result<ScanOutput> {
-        let types: Vec<FieldType> = fields.iter().map(|(_, t)| *t).collect();
+    /// Reads the rows of a scan request, merging every layer (segments, frozen buffers,
+    /// the active buffer) so the newest value of each field wins.
+    pub fn scan(&self, req: &ScanRequest, stats: &Stats) -> Result<ScanOutput> {
+        use std::sync::atomic::Ordering::Relaxed;
+        let types: Vec<FieldType> = req.fields.iter().map(|(_, t)| *t).collect();
+        let range = req.range;
         // Snapshot under the lock; decode outside it.
-        let (mut layers, active_rows, keys) = {
+        let (mut layers, active_rows, keys, series) = {
             let st = self.state.read();
-            let mut layers: Vec<(u64, Layer)> = Vec::new();
+            let series: Option<RoaringBitmap> = st.registry.index.eval(&req.tags);
+            let mut layers: Vec<((u64, u32), Layer)> = Vec::new();
             for s in &st.segments {
                 if s.overlaps(range) {
-                    layers.push((s.footer.seq, Layer::Segment(s.clone())));
+                    layers.push(((s.footer.seq, s.footer.generation), Layer::Segment(s.clone())));
                 } else {
-                    stats
-                        .segments_pruned
-                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    stats.segments_pruned.fetch_add(1, Relaxed);
                 }
             }
             for f in &st.frozen {
-                layers.push((f.seq, Layer::Frozen(f.clone())));
+                layers.push(((f.seq, 0), Layer::Frozen(f.clone())));
             }
-            let ids = field_ids(&st.schema, fields);
-            let active_rows = st.active.to_rows(range, &ids);
-            (layers, active_rows, st.registry.keys())
+            let ids = field_ids(&st.schema, &req.fields);
+            let active_rows = st.active.to_rows(range, series.as_ref(), &ids);
+            (layers, active_rows, st.registry.keys(), series)
         };
-        layers.sort_by_key(|(seq, _)| *seq);
+        layers.sort_by_key(|(order, _)| *order);
         let mut decoded = Vec::with_capacity(layers.len() + 1);
         for (_, layer) in layers {
             match layer {
                 Layer::Segment(s) => {
-                    let (rows, bytes) = s.read(range, fields)?;
-                    stats
-                        .segments_read
-                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    stats
-                        .segment_bytes_read
-                        .fetch_add(bytes, std::sync::atomic::Ordering::Relaxed);
+                    let (rows, bytes) = s.read(range, series.as_ref(), &req.fields)?;
+                    stats.segments_read.fetch_add(1, Relaxed);
+                    stats.segment_bytes_read.fetch_add(bytes, Relaxed);
                     decoded.push(rows);
                 }
                 Layer::Frozen(f) => {
-                    decoded.push(f.buffer.to_rows(range, &field_ids(&f.schema, fields)))
+                    decoded.push(f.buffer.to_rows(range, series.as_ref(), &field_ids(&f.schema, &req.fields)))
                 }
             }
         }

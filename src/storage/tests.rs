@@ -19,10 +19,18 @@ const OPTS: WriteOptions = WriteOptions {
     sync: true,
 };
 
+fn request(range: TimeRange, fields: Vec<(String, FieldType)>) -> ScanRequest {
+    ScanRequest {
+        range,
+        tags: Vec::new(),
+        fields,
+    }
+}
+
 fn count(engine: &Engine, db: &str, table: &str) -> usize {
     let t = engine.database(db).unwrap().table(table).unwrap();
     let fields = t.schema().fields.clone();
-    t.scan(TimeRange::ALL, &fields, engine.stats())
+    t.scan(&request(TimeRange::ALL, fields), engine.stats())
         .unwrap()
         .rows
         .len()
@@ -88,7 +96,7 @@ async fn same_point_merges_across_segment_and_buffer() {
         ("x".to_string(), FieldType::Integer),
         ("y".to_string(), FieldType::Integer),
     ];
-    let rows = t.scan(TimeRange::ALL, &fields, e.stats()).unwrap().rows;
+    let rows = t.scan(&request(TimeRange::ALL, fields), e.stats()).unwrap().rows;
     assert_eq!(rows.len(), 1);
     assert_eq!(rows.columns[0], rows::Column::Integer(vec![Some(1)]));
     assert_eq!(rows.columns[1], rows::Column::Integer(vec![Some(2)]));
@@ -133,14 +141,7 @@ async fn time_pruning_skips_segments() {
     let before = e.stats().segments_read.load(Ordering::Relaxed);
     let fields = vec![("v".to_string(), FieldType::Float)];
     let rows = t
-        .scan(
-            TimeRange {
-                min: 1000,
-                max: 1999,
-            },
-            &fields,
-            e.stats(),
-        )
+        .scan(&request(TimeRange { min: 1000, max: 1999 }, fields), e.stats())
         .unwrap()
         .rows;
     assert_eq!(rows.len(), 10);
