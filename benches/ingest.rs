@@ -1,7 +1,7 @@
 //! Ingest benchmark: line protocol parsing, and writes through the storage engine (WAL
 //! with fsync, buffers) then a flush to segment files, on the TSBS-style devops workload.
 //!
-//! Run: `cargo bench --bench ingest` (add `-- --hosts 100 --steps 8640` for the full day).
+//! Run: `cargo bench --bench ingest` (100 hosts x 24 h; `-- --steps N --hosts N --float`).
 
 use std::time::Instant;
 
@@ -20,9 +20,12 @@ fn arg(name: &str, default: usize) -> usize {
 }
 
 fn main() {
+    // Under `cargo test` (no --bench flag) run a small smoke version.
+    let full = std::env::args().any(|a| a == "--bench");
     let opts = Options {
         hosts: arg("--hosts", 100),
-        steps: arg("--steps", 1000),
+        steps: arg("--steps", if full { 8640 } else { 20 }),
+        float_values: std::env::args().any(|a| a == "--float"),
         ..Options::default()
     };
     let body: String = devops::generate(&opts).collect();

@@ -158,4 +158,84 @@ mod tests {
             Err(Error::UnknownDatabase { .. })
         ));
     }
+
+    /// Tag predicates are resolved through the series index: only matching series'
+    /// blocks are read.
+    #[tokio::test]
+    async fn tag_predicates_read_only_matching_series() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = Engine::open(dir.path(), StorageConfig::default()).unwrap();
+        let points = (0..20)
+            .flat_map(|h| {
+                (0..100).map(move |i| Point {
+                    table: "cpu".into(),
+                    tags: vec![
+                        ("host".into(), format!("h{h}")),
+                        ("dc".into(), format!("dc{}", h % 2)),
+                    ],
+                    fields: vec![("v".into(), Value::Float(i as f64 * 1.5 + h as f64))],
+                    time: i * 1_000_000_000,
+                })
+            })
+            .collect();
+        let opts = WriteOptions {
+            accept_partial: true,
+            sync: false,
+        };
+        engine.write("db", points, opts).await.unwrap();
+        engine.flush().unwrap();
+        let q = QueryEngine::new(engine.clone());
+        let ctx = q.context("db").unwrap();
+        let stats = engine.stats();
+        let run = |sql: &'static str| {
+            let ctx = ctx.clone();
+            async move {
+                let before = stats.segment_bytes_read.load(Ordering::Relaxed);
+                let batches = ctx.sql(sql).await.unwrap().collect().await.unwrap();
+                let n = batches[0]
+                    .column(0)
+                    .as_any()
+                    .downcast_ref::<datafusion::arrow::array::Int64Array>()
+                    .unwrap()
+                    .value(0);
+                (n, stats.segment_bytes_read.load(Ordering::Relaxed) - before)
+            }
+        };
+        let (all, full) = run("SELECT count(v) FROM cpu").await;
+        assert_eq!(all, 2000);
+        let cases = [
+            ("SELECT count(v) FROM cpu WHERE host = 'h7'", 100, 1),
+            (
+                "SELECT count(v) FROM cpu WHERE host IN ('h1', 'h2')",
+                200,
+                2,
+            ),
+            ("SELECT count(v) FROM cpu WHERE host LIKE 'h1%'", 1100, 11),
+            (
+                "SELECT count(v) FROM cpu WHERE host ~ '^h(3|4)$' AND dc = 'dc0'",
+                100,
+                1,
+            ),
+            (
+                "SELECT count(v) FROM cpu WHERE host != 'h0' AND dc = 'dc0'",
+                900,
+                9,
+            ),
+            ("SELECT count(v) FROM cpu WHERE host = 'nobody'", 0, 0),
+            (
+                "SELECT count(v) FROM cpu WHERE host = 'h1' OR host = 'h2' OR host LIKE 'h3%'",
+                300,
+                3,
+            ),
+        ];
+        for (sql, rows, series) in cases {
+            let (n, read) = run(sql).await;
+            assert_eq!(n, rows, "{sql}");
+            // Each series is 1/20 of the data (small slack for block size differences).
+            assert!(
+                read * 20 <= (full + full / 10) * series,
+                "{sql}: read {read} of {full}"
+            );
+        }
+    }
 }

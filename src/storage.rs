@@ -22,6 +22,7 @@
 
 pub mod buffer;
 pub mod codec;
+pub mod compact;
 pub mod index;
 pub mod rows;
 pub mod schema;
@@ -40,8 +41,8 @@ use std::time::{Duration, Instant};
 use parking_lot::{Mutex, RwLock};
 
 pub use buffer::TimeRange;
-pub use schema::{FieldType, Point, SchemaError, SeriesKey, TableSchema, Value};
 pub use index::TagPredicate;
+pub use schema::{FieldType, Point, SchemaError, SeriesKey, TableSchema, Value};
 pub use table::{ScanOutput, ScanRequest, Table};
 
 /// Errors of the storage engine.
@@ -86,6 +87,8 @@ pub struct StorageConfig {
     pub flush_interval_secs: u64,
     /// Width of a time partition in seconds (one directory of segments each).
     pub partition_width_secs: u64,
+    /// Compact a partition once it has this many segments (0 turns compaction off).
+    pub compaction_min_segments: usize,
 }
 
 impl Default for StorageConfig {
@@ -94,6 +97,7 @@ impl Default for StorageConfig {
             flush_threshold_bytes: 256 << 20,
             flush_interval_secs: 600,
             partition_width_secs: 86_400,
+            compaction_min_segments: 4,
         }
     }
 }
@@ -321,6 +325,16 @@ impl Engine {
     pub fn flush(&self) -> Result<()> {
         let tx = self.tx.lock().clone().ok_or(Error::Closed)?;
         checkpoint(&self.shared, &tx)
+    }
+
+    /// Compacts every partition that has at least `min_segments` segments (at least two).
+    /// Blocking. Returns the number of partitions compacted.
+    pub fn compact(&self, min_segments: usize) -> Result<usize> {
+        let mut n = 0;
+        for t in self.shared.all_tables() {
+            n += compact::compact_table(&t, min_segments)?;
+        }
+        Ok(n)
     }
 
     /// Stops accepting writes, flushes the buffers and waits for the threads.
@@ -649,6 +663,15 @@ fn flush_loop(shared: Arc<Shared>, tx: mpsc::Sender<Command>, rx: mpsc::Receiver
         last = Instant::now();
         if let Err(e) = checkpoint(&shared, &tx) {
             tracing::error!(error = %e, "flush failed; will retry");
+            continue;
+        }
+        let min = shared.config.compaction_min_segments;
+        if min > 0 {
+            for t in shared.all_tables() {
+                if let Err(e) = compact::compact_table(&t, min) {
+                    tracing::error!(table = %t.name, error = %e, "compaction failed; inputs kept");
+                }
+            }
         }
     }
 }

@@ -15,14 +15,18 @@ use datafusion::common::{DataFusionError, ScalarValue};
 use datafusion::datasource::TableType;
 use datafusion::datasource::memory::MemorySourceConfig;
 use datafusion::error::Result;
-use datafusion::logical_expr::utils::split_conjunction;
-use datafusion::logical_expr::{Between, BinaryExpr, Expr, Like, Operator, TableProviderFilterPushDown};
 use datafusion::logical_expr::expr::InList;
+use datafusion::logical_expr::utils::split_conjunction;
+use datafusion::logical_expr::{
+    Between, BinaryExpr, Expr, Like, Operator, TableProviderFilterPushDown,
+};
 use datafusion::physical_plan::ExecutionPlan;
 
 use crate::storage::rows::{Column, Rows};
 use crate::storage::schema::TIME_COLUMN;
-use crate::storage::{Engine, FieldType, ScanRequest, SeriesKey, Table, TableSchema, TagPredicate, TimeRange};
+use crate::storage::{
+    Engine, FieldType, ScanRequest, SeriesKey, Table, TableSchema, TagPredicate, TimeRange,
+};
 
 const BATCH_ROWS: usize = 8192;
 
@@ -140,7 +144,11 @@ impl TableProvider for SundialTable {
         let table = self.table.clone();
         let engine = self.engine.clone();
         let out_schema = schema.clone();
-        let request = ScanRequest { range, tags, fields };
+        let request = ScanRequest {
+            range,
+            tags,
+            fields,
+        };
         let batches = tokio::task::spawn_blocking(move || -> Result<Vec<RecordBatch>> {
             let out = table
                 .scan(&request, engine.stats())
@@ -281,71 +289,91 @@ fn nanos(e: &Expr) -> Option<i64> {
 /// Tag predicates found in the conjunction of `filters` (others are left to DataFusion,
 /// which applies every filter again anyway).
 pub fn tag_predicates(filters: &[Expr], tags: &[&str]) -> Vec<TagPredicate> {
+    filters
+        .iter()
+        .flat_map(split_conjunction)
+        .filter_map(|e| tag_predicate(e, tags))
+        .collect()
+}
+
+/// One filter as a tag predicate, if it is one: `tag = 'v'`, `!=`, `~`, `!~`, `IN (…)`,
+/// `LIKE 'prefix%'`, or an `OR` of such predicates.
+fn tag_predicate(e: &Expr, tags: &[&str]) -> Option<TagPredicate> {
     let tag_of = |e: &Expr| match e {
         Expr::Column(c) if tags.contains(&c.name.as_str()) => Some(c.name.clone()),
         _ => None,
     };
-    let mut out = Vec::new();
-    for f in filters {
-        for e in split_conjunction(f) {
-            match e {
-                Expr::BinaryExpr(BinaryExpr { left, op, right }) => {
-                    let (tag, value, op) = match (tag_of(left), tag_of(right)) {
-                        (Some(t), None) => (t, string(right), *op),
-                        (None, Some(t)) if matches!(op, Operator::Eq | Operator::NotEq) => (t, string(left), *op),
-                        _ => continue,
-                    };
-                    let Some(value) = value else { continue };
-                    match op {
-                        Operator::Eq => out.push(TagPredicate::Eq(tag, value)),
-                        Operator::NotEq => out.push(TagPredicate::NotEq(tag, value)),
-                        Operator::RegexMatch => {
-                            if let Ok(re) = regex::Regex::new(&value) {
-                                out.push(TagPredicate::Regex(tag, re));
-                            }
-                        }
-                        Operator::RegexNotMatch => {
-                            if let Ok(re) = regex::Regex::new(&value) {
-                                out.push(TagPredicate::NotRegex(tag, re));
-                            }
-                        }
-                        _ => {}
-                    }
+    match e {
+        Expr::BinaryExpr(BinaryExpr {
+            left,
+            op: Operator::Or,
+            right,
+        }) => {
+            let mut any = Vec::new();
+            for side in [left, right] {
+                match tag_predicate(side, tags)? {
+                    TagPredicate::Any(v) => any.extend(v),
+                    p => any.push(p),
                 }
-                Expr::InList(InList { expr, list, negated: false }) => {
-                    if let Some(tag) = tag_of(expr) {
-                        let values: Option<Vec<String>> = list.iter().map(string).collect();
-                        if let Some(values) = values {
-                            out.push(TagPredicate::In(tag, values));
-                        }
-                    }
+            }
+            Some(TagPredicate::Any(any))
+        }
+        Expr::BinaryExpr(BinaryExpr { left, op, right }) => {
+            let (tag, value) = match (tag_of(left), tag_of(right)) {
+                (Some(t), None) => (t, string(right)?),
+                (None, Some(t)) if matches!(op, Operator::Eq | Operator::NotEq) => {
+                    (t, string(left)?)
                 }
-                Expr::Like(Like {
-                    negated: false,
-                    expr,
-                    pattern,
-                    escape_char: None,
-                    case_insensitive: false,
-                }) => {
-                    if let (Some(tag), Some(p)) = (tag_of(expr), string(pattern))
-                        && let Some(prefix) = p.strip_suffix('%')
-                        && !prefix.contains(['%', '_', '\\'])
-                    {
-                        out.push(TagPredicate::Prefix(tag, prefix.to_string()));
-                    }
+                _ => return None,
+            };
+            match op {
+                Operator::Eq => Some(TagPredicate::Eq(tag, value)),
+                Operator::NotEq => Some(TagPredicate::NotEq(tag, value)),
+                Operator::RegexMatch => {
+                    Some(TagPredicate::Regex(tag, regex::Regex::new(&value).ok()?))
                 }
-                _ => {}
+                Operator::RegexNotMatch => {
+                    Some(TagPredicate::NotRegex(tag, regex::Regex::new(&value).ok()?))
+                }
+                _ => None,
             }
         }
+        Expr::InList(InList {
+            expr,
+            list,
+            negated: false,
+        }) => {
+            let tag = tag_of(expr)?;
+            let values: Option<Vec<String>> = list.iter().map(string).collect();
+            Some(TagPredicate::In(tag, values?))
+        }
+        Expr::Like(Like {
+            negated: false,
+            expr,
+            pattern,
+            escape_char: None,
+            case_insensitive: false,
+        }) => {
+            let tag = tag_of(expr)?;
+            let p = string(pattern)?;
+            let prefix = p.strip_suffix('%')?;
+            if prefix.contains(['%', '_', '\\']) {
+                return None;
+            }
+            Some(TagPredicate::Prefix(tag, prefix.to_string()))
+        }
+        _ => None,
     }
-    out
 }
 
 fn string(e: &Expr) -> Option<String> {
     match e {
-        Expr::Literal(ScalarValue::Utf8(Some(s)) | ScalarValue::Utf8View(Some(s)) | ScalarValue::LargeUtf8(Some(s)), _) => {
-            Some(s.clone())
-        }
+        Expr::Literal(
+            ScalarValue::Utf8(Some(s))
+            | ScalarValue::Utf8View(Some(s))
+            | ScalarValue::LargeUtf8(Some(s)),
+            _,
+        ) => Some(s.clone()),
         _ => None,
     }
 }

@@ -99,7 +99,12 @@ impl Buffer {
     }
 
     /// Rows in `range` sorted by (series id, time), with the given field ids as columns.
-    pub fn to_rows(&self, range: TimeRange, series: Option<&RoaringBitmap>, fields: &[(usize, FieldType)]) -> Rows {
+    pub fn to_rows(
+        &self,
+        range: TimeRange,
+        series: Option<&RoaringBitmap>,
+        fields: &[(usize, FieldType)],
+    ) -> Rows {
         let types: Vec<FieldType> = fields.iter().map(|(_, t)| *t).collect();
         let mut out = Rows::new(&types);
         if !self

@@ -212,7 +212,10 @@ impl BitReader<'_> {
     fn read(&mut self, n: u32) -> Result<u64> {
         let mut v = 0u64;
         for _ in 0..n {
-            let byte = *self.buf.get(self.pos / 8).ok_or(CodecError("truncated bits"))?;
+            let byte = *self
+                .buf
+                .get(self.pos / 8)
+                .ok_or(CodecError("truncated bits"))?;
             v = (v << 1) | u64::from((byte >> (7 - self.pos % 8)) & 1);
             self.pos += 1;
         }
@@ -261,7 +264,10 @@ pub fn gorilla_decode(payload: &[u8], n: usize) -> Result<Vec<f64>> {
     if n == 0 {
         return Ok(out);
     }
-    let mut r = BitReader { buf: payload, pos: 0 };
+    let mut r = BitReader {
+        buf: payload,
+        pos: 0,
+    };
     let mut prev = r.read(64)?;
     out.push(f64::from_bits(prev));
     let (mut lead, mut trail) = (0u32, 0u32);
@@ -294,7 +300,11 @@ pub fn decimal_encode(values: &[f64]) -> Option<Vec<u8>> {
         let mut ints = Vec::with_capacity(values.len());
         for v in values {
             let s = (v * scale).round();
-            if !s.is_finite() || s.abs() >= 9.0e15 || s / scale != *v || (*v == 0.0 && v.is_sign_negative()) {
+            if !s.is_finite()
+                || s.abs() >= 9.0e15
+                || s / scale != *v
+                || (*v == 0.0 && v.is_sign_negative())
+            {
                 continue 'digits;
             }
             ints.push(s as i64);
@@ -312,7 +322,10 @@ pub fn decimal_decode(payload: &[u8], n: usize) -> Result<Vec<f64>> {
         return Err(CodecError("decimal digits"));
     }
     let scale = 10f64.powi(i32::from(d));
-    Ok(pco_decode::<i64>(rest, n)?.into_iter().map(|i| i as f64 / scale).collect())
+    Ok(pco_decode::<i64>(rest, n)?
+        .into_iter()
+        .map(|i| i as f64 / scale)
+        .collect())
 }
 
 /// Encodes floats with one codec, for comparisons (`None` if it does not apply).
@@ -365,7 +378,9 @@ pub fn decode_time(block: &[u8], rows: usize) -> Result<Vec<i64>> {
         }
         let first = i64::from_le_bytes(payload[..8].try_into().expect("8"));
         let step = i64::from_le_bytes(payload[8..].try_into().expect("8"));
-        return Ok((0..rows as i64).map(|i| first.wrapping_add(i.wrapping_mul(step))).collect());
+        return Ok((0..rows as i64)
+            .map(|i| first.wrapping_add(i.wrapping_mul(step)))
+            .collect());
     }
     decode_numbers(code, payload, rows)
 }
@@ -407,9 +422,13 @@ fn get_validity(raw: &[u8], pos: &mut usize, rows: usize) -> Result<Vec<bool>> {
         0 => Ok(vec![true; rows]),
         1 => {
             let n = rows.div_ceil(8);
-            let bits = raw.get(*pos..*pos + n).ok_or(CodecError("truncated validity"))?;
+            let bits = raw
+                .get(*pos..*pos + n)
+                .ok_or(CodecError("truncated validity"))?;
             *pos += n;
-            Ok((0..rows).map(|i| bits[i / 8] & (1 << (i % 8)) != 0).collect())
+            Ok((0..rows)
+                .map(|i| bits[i / 8] & (1 << (i % 8)) != 0)
+                .collect())
         }
         _ => Err(CodecError("bad validity flag")),
     }
@@ -417,7 +436,10 @@ fn get_validity(raw: &[u8], pos: &mut usize, rows: usize) -> Result<Vec<bool>> {
 
 fn min_max(values: impl Iterator<Item = f64>) -> (Option<f64>, Option<f64>) {
     values.fold((None, None), |(lo, hi): (Option<f64>, Option<f64>), v| {
-        (Some(lo.map_or(v, |l| l.min(v))), Some(hi.map_or(v, |h| h.max(v))))
+        (
+            Some(lo.map_or(v, |l| l.min(v))),
+            Some(hi.map_or(v, |h| h.max(v))),
+        )
     })
 }
 
@@ -485,7 +507,8 @@ fn decode_strings(code: u8, payload: &[u8], n: usize) -> Result<Vec<String>> {
                     return Err(CodecError("implausible lz4 size"));
                 }
             }
-            let raw = lz4_flex::decompress_size_prepended(payload).map_err(|_| CodecError("lz4"))?;
+            let raw =
+                lz4_flex::decompress_size_prepended(payload).map_err(|_| CodecError("lz4"))?;
             read_strings(&raw, &mut 0, n)
         }
         id::DICT => {
@@ -553,7 +576,10 @@ pub fn encode_column(col: &Column) -> (Vec<u8>, ColumnStats) {
 
 fn spread<T: Clone>(valid: &[bool], present: Vec<T>) -> Result<Vec<Option<T>>> {
     let mut it = present.into_iter();
-    let out: Vec<Option<T>> = valid.iter().map(|ok| if *ok { it.next() } else { None }).collect();
+    let out: Vec<Option<T>> = valid
+        .iter()
+        .map(|ok| if *ok { it.next() } else { None })
+        .collect();
     if it.next().is_some() || out.iter().zip(valid).any(|(v, ok)| *ok && v.is_none()) {
         return Err(CodecError("value count does not match validity"));
     }
@@ -568,7 +594,9 @@ pub fn decode_column(block: &[u8], ty: FieldType, rows: usize) -> Result<Column>
     let mut pos = 0;
     let valid = get_validity(block, &mut pos, rows)?;
     let n = valid.iter().filter(|v| **v).count();
-    let (&code, payload) = block[pos..].split_first().ok_or(CodecError("missing codec"))?;
+    let (&code, payload) = block[pos..]
+        .split_first()
+        .ok_or(CodecError("missing codec"))?;
     Ok(match ty {
         FieldType::Float => Column::Float(spread(&valid, decode_floats_with(code, payload, n)?)?),
         FieldType::Integer => Column::Integer(spread(&valid, decode_numbers(code, payload, n)?)?),
@@ -578,7 +606,9 @@ pub fn decode_column(block: &[u8], ty: FieldType, rows: usize) -> Result<Column>
             if code != id::BITS || payload.len() < n.div_ceil(8) {
                 return Err(CodecError("bool block"));
             }
-            let present = (0..n).map(|i| payload[i / 8] & (1 << (i % 8)) != 0).collect();
+            let present = (0..n)
+                .map(|i| payload[i / 8] & (1 << (i % 8)) != 0)
+                .collect();
             Column::Boolean(spread(&valid, present)?)
         }
     })
@@ -592,18 +622,35 @@ mod tests {
     fn round_trips() {
         let t = vec![-5, 0, 10, 20, 30, 1_000_000_000_000];
         assert_eq!(decode_time(&encode_time(&t), t.len()).unwrap(), t);
-        let regular: Vec<i64> = (0..1000).map(|i| 1_451_606_400_000_000_000 + i * 10_000_000_000).collect();
+        let regular: Vec<i64> = (0..1000)
+            .map(|i| 1_451_606_400_000_000_000 + i * 10_000_000_000)
+            .collect();
         let block = encode_time(&regular);
-        assert!(block.len() < 64, "regular timestamps are nearly free: {}", block.len());
+        assert!(
+            block.len() < 64,
+            "regular timestamps are nearly free: {}",
+            block.len()
+        );
         assert_eq!(decode_time(&block, regular.len()).unwrap(), regular);
         let cols = [
-            Column::Float(vec![Some(1.5), None, Some(-0.0), Some(f64::MAX), Some(f64::MIN_POSITIVE)]),
+            Column::Float(vec![
+                Some(1.5),
+                None,
+                Some(-0.0),
+                Some(f64::MAX),
+                Some(f64::MIN_POSITIVE),
+            ]),
             Column::Float(vec![Some(0.1), Some(0.25), Some(12.5), None]),
             Column::Float(vec![Some(3.0); 5]),
             Column::Integer(vec![Some(i64::MIN), Some(i64::MAX), None, Some(0)]),
             Column::Integer((0..500).map(|i| Some(i * 3)).collect()),
             Column::UInteger(vec![Some(u64::MAX), Some(0), None, Some(7)]),
-            Column::String(vec![Some("a".into()), None, Some("".into()), Some("ünï".into())]),
+            Column::String(vec![
+                Some("a".into()),
+                None,
+                Some("".into()),
+                Some("ünï".into()),
+            ]),
             Column::String((0..100).map(|i| Some(format!("v{}", i % 3))).collect()),
             Column::Boolean(vec![Some(true), None, Some(false), Some(true)]),
             Column::Float(vec![None, None]),
@@ -613,7 +660,10 @@ mod tests {
             let back = decode_column(&block, c.field_type(), c.len()).unwrap();
             assert_eq!(format!("{back:?}"), format!("{c:?}"));
             if let Column::Float(v) = &c {
-                assert_eq!(stats.nulls as usize, v.iter().filter(|x| x.is_none()).count());
+                assert_eq!(
+                    stats.nulls as usize,
+                    v.iter().filter(|x| x.is_none()).count()
+                );
             }
         }
     }
@@ -630,7 +680,12 @@ mod tests {
         for code in [id::RAW, id::PCO, id::GORILLA] {
             let enc = encode_floats_with(code, &values).unwrap();
             let dec = decode_floats_with(code, &enc, values.len()).unwrap();
-            assert!(dec.iter().zip(&values).all(|(a, b)| a.to_bits() == b.to_bits()), "codec {code}");
+            assert!(
+                dec.iter()
+                    .zip(&values)
+                    .all(|(a, b)| a.to_bits() == b.to_bits()),
+                "codec {code}"
+            );
         }
         let decimals: Vec<f64> = (0..100).map(|i| i as f64 * 0.25 - 3.5).collect();
         let enc = decimal_encode(&decimals).unwrap();
@@ -638,13 +693,27 @@ mod tests {
         if let Some(e) = decimal_encode(&[0.1 + 0.2]) {
             assert_eq!(decimal_decode(&e, 1).unwrap()[0], 0.1 + 0.2);
         }
-        assert!(decimal_encode(&[-0.0]).is_none(), "negative zero must not become zero");
+        assert!(
+            decimal_encode(&[-0.0]).is_none(),
+            "negative zero must not become zero"
+        );
     }
 
     #[test]
     fn garbage_is_an_error_not_a_panic() {
-        for ty in [FieldType::Float, FieldType::Integer, FieldType::String, FieldType::Boolean] {
-            for junk in [&[1u8, 2, 3, 4, 5, 6][..], &[], &[0, 1], &[0, 2, 0, 0, 0, 0], &[0, 5, 200, 1]] {
+        for ty in [
+            FieldType::Float,
+            FieldType::Integer,
+            FieldType::String,
+            FieldType::Boolean,
+        ] {
+            for junk in [
+                &[1u8, 2, 3, 4, 5, 6][..],
+                &[],
+                &[0, 1],
+                &[0, 2, 0, 0, 0, 0],
+                &[0, 5, 200, 1],
+            ] {
                 let _ = decode_column(junk, ty, 10);
             }
             assert!(decode_column(&[], ty, 10).is_err());

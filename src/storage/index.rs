@@ -22,6 +22,8 @@ pub enum TagPredicate {
     Regex(String, regex::Regex),
     /// `tag !~ 'regex'`
     NotRegex(String, regex::Regex),
+    /// Any of these (`OR`).
+    Any(Vec<TagPredicate>),
 }
 
 /// Postings of one table.
@@ -35,7 +37,12 @@ impl TagIndex {
     pub fn insert(&mut self, id: u32, key: &SeriesKey) {
         self.all.insert(id);
         for (k, v) in key {
-            self.postings.entry(k.clone()).or_default().entry(v.clone()).or_default().insert(id);
+            self.postings
+                .entry(k.clone())
+                .or_default()
+                .entry(v.clone())
+                .or_default()
+                .insert(id);
         }
     }
 
@@ -44,7 +51,9 @@ impl TagIndex {
     }
 
     fn with_tag(&self, tag: &str) -> RoaringBitmap {
-        self.values(tag).map(|(_, b)| b).fold(RoaringBitmap::new(), |acc, b| acc | b)
+        self.values(tag)
+            .map(|(_, b)| b)
+            .fold(RoaringBitmap::new(), |acc, b| acc | b)
     }
 
     fn eq(&self, tag: &str, value: &str) -> RoaringBitmap {
@@ -59,7 +68,9 @@ impl TagIndex {
     pub fn matching(&self, p: &TagPredicate) -> RoaringBitmap {
         match p {
             TagPredicate::Eq(t, v) => self.eq(t, v),
-            TagPredicate::In(t, vs) => vs.iter().fold(RoaringBitmap::new(), |acc, v| acc | self.eq(t, v)),
+            TagPredicate::In(t, vs) => vs
+                .iter()
+                .fold(RoaringBitmap::new(), |acc, v| acc | self.eq(t, v)),
             TagPredicate::NotEq(t, v) => self.with_tag(t) - self.eq(t, v),
             TagPredicate::Prefix(t, prefix) => self
                 .postings
@@ -78,6 +89,9 @@ impl TagIndex {
                 .values(t)
                 .filter(|(v, _)| !re.is_match(v))
                 .fold(RoaringBitmap::new(), |acc, (_, b)| acc | b),
+            TagPredicate::Any(ps) => ps
+                .iter()
+                .fold(RoaringBitmap::new(), |acc, p| acc | self.matching(p)),
         }
     }
 
@@ -105,7 +119,10 @@ mod tests {
     use super::*;
 
     fn key(pairs: &[(&str, &str)]) -> SeriesKey {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
@@ -117,16 +134,46 @@ mod tests {
         idx.insert(3, &key(&[("dc", "eu")]));
         let ids = |p: TagPredicate| idx.matching(&p).iter().collect::<Vec<_>>();
         assert_eq!(ids(TagPredicate::Eq("host".into(), "web1".into())), vec![0]);
-        assert_eq!(ids(TagPredicate::In("host".into(), vec!["web2".into(), "db1".into()])), vec![1, 2]);
-        assert_eq!(ids(TagPredicate::NotEq("host".into(), "web1".into())), vec![1, 2]);
-        assert_eq!(ids(TagPredicate::Prefix("host".into(), "web".into())), vec![0, 1]);
-        assert_eq!(ids(TagPredicate::Regex("host".into(), regex::Regex::new("^d").unwrap())), vec![2]);
-        assert_eq!(ids(TagPredicate::NotRegex("host".into(), regex::Regex::new("^d").unwrap())), vec![0, 1]);
+        assert_eq!(
+            ids(TagPredicate::In(
+                "host".into(),
+                vec!["web2".into(), "db1".into()]
+            )),
+            vec![1, 2]
+        );
+        assert_eq!(
+            ids(TagPredicate::NotEq("host".into(), "web1".into())),
+            vec![1, 2]
+        );
+        assert_eq!(
+            ids(TagPredicate::Prefix("host".into(), "web".into())),
+            vec![0, 1]
+        );
+        assert_eq!(
+            ids(TagPredicate::Regex(
+                "host".into(),
+                regex::Regex::new("^d").unwrap()
+            )),
+            vec![2]
+        );
+        assert_eq!(
+            ids(TagPredicate::NotRegex(
+                "host".into(),
+                regex::Regex::new("^d").unwrap()
+            )),
+            vec![0, 1]
+        );
         let both = idx
-            .eval(&[TagPredicate::Eq("dc".into(), "eu".into()), TagPredicate::Prefix("host".into(), "w".into())])
+            .eval(&[
+                TagPredicate::Eq("dc".into(), "eu".into()),
+                TagPredicate::Prefix("host".into(), "w".into()),
+            ])
             .unwrap();
         assert_eq!(both.iter().collect::<Vec<_>>(), vec![0]);
         assert!(idx.eval(&[]).is_none());
-        assert!(idx.matching(&TagPredicate::Eq("nope".into(), "x".into())).is_empty());
+        assert!(
+            idx.matching(&TagPredicate::Eq("nope".into(), "x".into()))
+                .is_empty()
+        );
     }
 }

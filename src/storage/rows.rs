@@ -96,7 +96,12 @@ impl Column {
     /// Appends the rows of `other` (same type) whose `keep` flag is set.
     pub fn append_masked(&mut self, other: Column, keep: &[bool]) {
         fn take<T>(dst: &mut Vec<Option<T>>, src: Vec<Option<T>>, keep: &[bool]) {
-            dst.extend(src.into_iter().zip(keep).filter(|(_, k)| **k).map(|(v, _)| v));
+            dst.extend(
+                src.into_iter()
+                    .zip(keep)
+                    .filter(|(_, k)| **k)
+                    .map(|(v, _)| v),
+            );
         }
         match (self, other) {
             (Column::Float(a), Column::Float(b)) => take(a, b, keep),

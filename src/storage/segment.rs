@@ -101,6 +101,19 @@ pub struct Segment {
     pub series_ids: Vec<u32>,
     /// Size of the file in bytes.
     pub file_len: u64,
+    /// Set when a compaction replaced this segment: the file is deleted once the last
+    /// reader (query snapshot) lets go of it.
+    pub obsolete: std::sync::atomic::AtomicBool,
+}
+
+impl Drop for Segment {
+    fn drop(&mut self) {
+        if self.obsolete.load(std::sync::atomic::Ordering::SeqCst)
+            && let Err(e) = fs::remove_file(&self.path)
+        {
+            tracing::warn!(path = %self.path.display(), error = %e, "could not delete a compacted segment");
+        }
+    }
 }
 
 /// The file name of a segment.
@@ -203,8 +216,10 @@ pub fn write(new: NewSegment<'_>, registry_ids: &[u32]) -> Result<Option<Segment
     let path = dir.join(file_name(new.seq, new.generation));
     let tmp = path.with_extension("tmp");
     let mut f = File::create(&tmp).map_err(|e| Error::io("create segment", &tmp, e))?;
-    f.write_all(&body).map_err(|e| Error::io("write segment", &tmp, e))?;
-    f.sync_all().map_err(|e| Error::io("fsync segment", &tmp, e))?;
+    f.write_all(&body)
+        .map_err(|e| Error::io("write segment", &tmp, e))?;
+    f.sync_all()
+        .map_err(|e| Error::io("fsync segment", &tmp, e))?;
     drop(f);
     fs::rename(&tmp, &path).map_err(|e| Error::io("rename segment", &path, e))?;
     super::fsync_dir(dir)?;
@@ -213,19 +228,24 @@ pub fn write(new: NewSegment<'_>, registry_ids: &[u32]) -> Result<Option<Segment
         series_ids: registry_ids.to_vec(),
         footer,
         file_len: body.len() as u64,
+        obsolete: Default::default(),
     }))
 }
 
 /// Reads and checks the footer of a segment file.
 pub fn read_footer(path: &Path) -> Result<(Footer, u64)> {
     let f = File::open(path).map_err(|e| Error::io("open segment", path, e))?;
-    let len = f.metadata().map_err(|e| Error::io("stat segment", path, e))?.len();
+    let len = f
+        .metadata()
+        .map_err(|e| Error::io("stat segment", path, e))?
+        .len();
     let corrupt = |why: &str| Error::Corrupt(format!("{}: {why}", path.display()));
     if len < (MAGIC.len() + TRAILER) as u64 {
         return Err(corrupt("too short"));
     }
     let mut head = [0u8; 8];
-    f.read_exact_at(&mut head, 0).map_err(|e| Error::io("read segment", path, e))?;
+    f.read_exact_at(&mut head, 0)
+        .map_err(|e| Error::io("read segment", path, e))?;
     if &head != MAGIC {
         return Err(corrupt("bad magic"));
     }
@@ -251,7 +271,11 @@ pub fn read_footer(path: &Path) -> Result<(Footer, u64)> {
     if footer.version != VERSION {
         return Err(corrupt("unsupported segment version"));
     }
-    if footer.series.iter().any(|s| s.fields.len() != footer.fields.len()) {
+    if footer
+        .series
+        .iter()
+        .any(|s| s.fields.len() != footer.fields.len())
+    {
         return Err(corrupt("series and field lists disagree"));
     }
     Ok((footer, len))
@@ -261,12 +285,17 @@ impl Segment {
     /// Opens a segment and maps its series into `registry`.
     pub fn open(path: &Path, registry: &mut SeriesRegistry) -> Result<Segment> {
         let (footer, file_len) = read_footer(path)?;
-        let series_ids = footer.series.iter().map(|s| registry.get_or_insert(&s.tags).0).collect();
+        let series_ids = footer
+            .series
+            .iter()
+            .map(|s| registry.get_or_insert(&s.tags).0)
+            .collect();
         Ok(Segment {
             path: path.to_path_buf(),
             footer,
             series_ids,
             file_len,
+            obsolete: Default::default(),
         })
     }
 
@@ -281,15 +310,26 @@ impl Segment {
 
     fn read_block(&self, f: &File, b: &BlockRef) -> Result<Vec<u8>> {
         if b.off.saturating_add(u64::from(b.len)) > self.file_len {
-            return Err(Error::Corrupt(format!("{}: block out of range", self.path.display())));
+            return Err(Error::Corrupt(format!(
+                "{}: block out of range",
+                self.path.display()
+            )));
         }
         let mut buf = vec![0u8; b.len as usize];
         f.read_exact_at(&mut buf, b.off)
             .map_err(|e| Error::io("read segment", &self.path, e))?;
         if crc32c::crc32c(&buf) != b.crc {
-            return Err(Error::Corrupt(format!("{}: block checksum mismatch", self.path.display())));
+            return Err(Error::Corrupt(format!(
+                "{}: block checksum mismatch",
+                self.path.display()
+            )));
         }
         Ok(buf)
+    }
+
+    /// Opens the file for reading blocks.
+    pub fn file(&self) -> Result<File> {
+        File::open(&self.path).map_err(|e| Error::io("open segment", &self.path, e))
     }
 
     /// Decodes the rows in `range` of the series in `series` (all when `None`), with the
@@ -303,44 +343,208 @@ impl Segment {
     ) -> Result<(Rows, u64)> {
         let types: Vec<FieldType> = fields.iter().map(|(_, t)| *t).collect();
         let mut out = Rows::new(&types);
-        let wanted: Vec<Option<usize>> = fields
-            .iter()
-            .map(|(name, ty)| self.footer.fields.iter().position(|(n, t)| n == name && t == ty))
-            .collect();
-        let f = File::open(&self.path).map_err(|e| Error::io("open segment", &self.path, e))?;
-        let corrupt = |e: codec::CodecError| Error::Corrupt(format!("{}: {e}", self.path.display()));
+        let f = self.file()?;
         let mut bytes = 0u64;
-        for (i, meta) in self.footer.series.iter().enumerate() {
-            let sid = self.series_ids[i];
-            if series.is_some_and(|s| !s.contains(sid)) || !range.overlaps(meta.min_time, meta.max_time) {
+        for i in 0..self.footer.series.len() {
+            if series.is_some_and(|s| !s.contains(self.series_ids[i])) {
                 continue;
             }
-            let rows = meta.rows as usize;
-            bytes += u64::from(meta.time.len);
-            let time = codec::decode_time(&self.read_block(&f, &meta.time)?, rows).map_err(corrupt)?;
-            let mut columns = Vec::with_capacity(fields.len());
-            for (w, ty) in wanted.iter().zip(&types) {
-                match w.and_then(|c| meta.fields[c].as_ref()) {
-                    Some(fm) => {
-                        bytes += u64::from(fm.block.len);
-                        let block = self.read_block(&f, &fm.block)?;
-                        columns.push(codec::decode_column(&block, *ty, rows).map_err(corrupt)?);
-                    }
-                    None => columns.push(Column::nulls(*ty, rows)),
-                }
-            }
-            let whole = range.min <= meta.min_time && meta.max_time <= range.max;
-            let keep: Vec<bool> = time.iter().map(|t| whole || range.contains(*t)).collect();
-            for (r, t) in time.iter().enumerate() {
-                if keep[r] {
-                    out.series.push(sid);
-                    out.time.push(*t);
-                }
-            }
-            for (dst, src) in out.columns.iter_mut().zip(columns) {
-                dst.append_masked(src, &keep);
-            }
+            bytes += self.read_series(&f, i, range, fields, &mut out)?;
         }
         Ok((out, bytes))
+    }
+
+    /// Appends the rows in `range` of the segment's `i`-th series to `out`; returns the
+    /// bytes read.
+    pub fn read_series(
+        &self,
+        f: &File,
+        i: usize,
+        range: TimeRange,
+        fields: &[(String, FieldType)],
+        out: &mut Rows,
+    ) -> Result<u64> {
+        let meta = &self.footer.series[i];
+        if !range.overlaps(meta.min_time, meta.max_time) {
+            return Ok(0);
+        }
+        let corrupt =
+            |e: codec::CodecError| Error::Corrupt(format!("{}: {e}", self.path.display()));
+        let sid = self.series_ids[i];
+        let rows = meta.rows as usize;
+        let mut bytes = u64::from(meta.time.len);
+        let time = codec::decode_time(&self.read_block(f, &meta.time)?, rows).map_err(corrupt)?;
+        let mut columns = Vec::with_capacity(fields.len());
+        for (name, ty) in fields {
+            let pos = self
+                .footer
+                .fields
+                .iter()
+                .position(|(n, t)| n == name && t == ty);
+            match pos.and_then(|c| meta.fields[c].as_ref()) {
+                Some(fm) => {
+                    bytes += u64::from(fm.block.len);
+                    let block = self.read_block(f, &fm.block)?;
+                    columns.push(codec::decode_column(&block, *ty, rows).map_err(corrupt)?);
+                }
+                None => columns.push(Column::nulls(*ty, rows)),
+            }
+        }
+        let whole = range.min <= meta.min_time && meta.max_time <= range.max;
+        let keep: Vec<bool> = time.iter().map(|t| whole || range.contains(*t)).collect();
+        for (r, t) in time.iter().enumerate() {
+            if keep[r] {
+                out.series.push(sid);
+                out.time.push(*t);
+            }
+        }
+        for (dst, src) in out.columns.iter_mut().zip(columns) {
+            dst.append_masked(src, &keep);
+        }
+        Ok(bytes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The content of the committed fixture `tests/data/segment-v1.seg`.
+    fn fixture() -> (Vec<(String, FieldType)>, Vec<SeriesRows>) {
+        let fields = vec![
+            ("f".to_string(), FieldType::Float),
+            ("i".to_string(), FieldType::Integer),
+            ("u".to_string(), FieldType::UInteger),
+            ("s".to_string(), FieldType::String),
+            ("b".to_string(), FieldType::Boolean),
+        ];
+        let key = |h: &str| {
+            vec![
+                ("dc".to_string(), "eu".to_string()),
+                ("host".to_string(), h.to_string()),
+            ]
+        };
+        let n = 300;
+        let a = SeriesRows {
+            key: key("a"),
+            time: (0..n)
+                .map(|i| 1_451_606_400_000_000_000 + i * 10_000_000_000)
+                .collect(),
+            columns: vec![
+                Column::Float((0..n).map(|i| Some((i as f64) * 0.25)).collect()),
+                Column::Integer((0..n).map(|i| Some(i * i - 50)).collect()),
+                Column::UInteger(
+                    (0..n)
+                        .map(|i| (i % 3 != 0).then_some(u64::MAX - i as u64))
+                        .collect(),
+                ),
+                Column::String((0..n).map(|i| Some(format!("state{}", i % 4))).collect()),
+                Column::Boolean((0..n).map(|i| Some(i % 2 == 0)).collect()),
+            ],
+        };
+        let b = SeriesRows {
+            key: key("b"),
+            time: vec![5, 7, 1_000_000_000_000],
+            columns: vec![
+                Column::Float(vec![Some(std::f64::consts::PI), None, Some(-0.0)]),
+                Column::Integer(vec![None, None, None]),
+                Column::UInteger(vec![Some(1), Some(2), Some(3)]),
+                Column::String(vec![
+                    Some("ünicode \"x\"".into()),
+                    None,
+                    Some(String::new()),
+                ]),
+                Column::Boolean(vec![None, Some(true), None]),
+            ],
+        };
+        (fields, vec![a, b])
+    }
+
+    /// A segment written by format v1 must stay readable: this reads a file committed to
+    /// the repository. Set `SUNDIAL_REGENERATE_FIXTURES=1` to rewrite it (only when the
+    /// format version changes, keeping the old file for the old version's reader).
+    #[test]
+    fn reads_committed_v1_fixture() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data");
+        let path = dir.join("segment-v1.seg");
+        let (fields, series) = fixture();
+        if std::env::var_os("SUNDIAL_REGENERATE_FIXTURES").is_some() {
+            let tmp = tempfile::tempdir().unwrap();
+            let new = NewSegment {
+                dir: tmp.path(),
+                seq: 7,
+                generation: 0,
+                partition: 0,
+                fields: fields.clone(),
+                series,
+                replaces: Vec::new(),
+            };
+            let seg = write(new, &[0, 1]).unwrap().unwrap();
+            std::fs::copy(&seg.path, &path).unwrap();
+            return;
+        }
+        let mut registry = SeriesRegistry::default();
+        let seg = Segment::open(&path, &mut registry).expect("the committed v1 fixture opens");
+        assert_eq!(seg.footer.version, 1);
+        assert_eq!(seg.footer.seq, 7);
+        assert_eq!(seg.footer.rows, 303);
+        assert_eq!(seg.footer.fields, fields);
+        let (rows, bytes) = seg.read(TimeRange::ALL, None, &fields).unwrap();
+        assert!(bytes > 0);
+        let mut expected_time = Vec::new();
+        let mut expected = Rows::new(&fields.iter().map(|(_, t)| *t).collect::<Vec<_>>());
+        for (sid, s) in series.iter().enumerate() {
+            expected
+                .series
+                .extend(std::iter::repeat_n(sid as u32, s.time.len()));
+            expected_time.extend(&s.time);
+            for (dst, src) in expected.columns.iter_mut().zip(&s.columns) {
+                dst.append_masked(src.clone(), &vec![true; src.len()]);
+            }
+        }
+        expected.time = expected_time;
+        assert_eq!(format!("{rows:?}"), format!("{expected:?}"));
+        // Only host b, only its last row.
+        let only_b: RoaringBitmap = [1u32].into_iter().collect();
+        let (rows, _) = seg
+            .read(
+                TimeRange {
+                    min: 100,
+                    max: i64::MAX,
+                },
+                Some(&only_b),
+                &fields[..1],
+            )
+            .unwrap();
+        assert_eq!(rows.time, vec![1_000_000_000_000]);
+    }
+
+    #[test]
+    fn corruption_is_detected() {
+        let tmp = tempfile::tempdir().unwrap();
+        let (fields, series) = fixture();
+        let new = NewSegment {
+            dir: tmp.path(),
+            seq: 1,
+            generation: 0,
+            partition: 0,
+            fields: fields.clone(),
+            series,
+            replaces: Vec::new(),
+        };
+        let seg = write(new, &[0, 1]).unwrap().unwrap();
+        let mut data = std::fs::read(&seg.path).unwrap();
+        data[20] ^= 0x55; // inside the first block
+        std::fs::write(&seg.path, &data).unwrap();
+        let mut registry = SeriesRegistry::default();
+        let seg = Segment::open(&seg.path, &mut registry).unwrap();
+        assert!(matches!(
+            seg.read(TimeRange::ALL, None, &fields),
+            Err(Error::Corrupt(_))
+        ));
+        let n = data.len();
+        data[n - 20] ^= 0x55; // inside the footer
+        std::fs::write(&seg.path, &data).unwrap();
+        assert!(matches!(read_footer(&seg.path), Err(Error::Corrupt(_))));
     }
 }

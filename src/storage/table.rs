@@ -105,7 +105,12 @@ impl Table {
             let fields = p
                 .fields
                 .iter()
-                .map(|(name, v)| (st.schema.field_id(name).expect("field known after extend"), v.clone()))
+                .map(|(name, v)| {
+                    (
+                        st.schema.field_id(name).expect("field known after extend"),
+                        v.clone(),
+                    )
+                })
                 .collect();
             st.active.insert(sid, p.time, fields);
         }
@@ -119,7 +124,10 @@ impl Table {
             return None;
         }
         let buffer = std::mem::take(&mut st.active);
-        let keys = buffer.series_ids().map(|id| (id, st.registry.key_arc(id))).collect();
+        let keys = buffer
+            .series_ids()
+            .map(|id| (id, st.registry.key_arc(id)))
+            .collect();
         let frozen = Arc::new(Frozen {
             seq,
             buffer,
@@ -203,7 +211,10 @@ impl Table {
             let mut layers: Vec<((u64, u32), Layer)> = Vec::new();
             for s in &st.segments {
                 if s.overlaps(range) {
-                    layers.push(((s.footer.seq, s.footer.generation), Layer::Segment(s.clone())));
+                    layers.push((
+                        (s.footer.seq, s.footer.generation),
+                        Layer::Segment(s.clone()),
+                    ));
                 } else {
                     stats.segments_pruned.fetch_add(1, Relaxed);
                 }
@@ -225,9 +236,11 @@ impl Table {
                     stats.segment_bytes_read.fetch_add(bytes, Relaxed);
                     decoded.push(rows);
                 }
-                Layer::Frozen(f) => {
-                    decoded.push(f.buffer.to_rows(range, series.as_ref(), &field_ids(&f.schema, &req.fields)))
-                }
+                Layer::Frozen(f) => decoded.push(f.buffer.to_rows(
+                    range,
+                    series.as_ref(),
+                    &field_ids(&f.schema, &req.fields),
+                )),
             }
         }
         decoded.push(active_rows);

@@ -1,0 +1,129 @@
+//! Compaction: merges the segments of one time partition into a single sorted segment,
+//! series by series (memory holds one series of each input, plus the compressed output),
+//! off the async threads.
+//!
+//! Crash safety: the output is written completely (tmp + fsync + rename) before anything
+//! else changes, and its footer lists the files it replaces. Then the table swaps the inputs
+//! for the output in one step under its lock; queries that started earlier keep reading
+//! their snapshot, and an input file is deleted when its last reader lets go. A crash after
+//! the output exists but before the inputs are gone is repaired on open: the inputs named
+//! in `replaces` are deleted, so rows are never duplicated and never lost.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use super::Result;
+use super::buffer::TimeRange;
+use super::rows::Rows;
+use super::schema::FieldType;
+use super::segment::{self, NewSegment, Segment, SeriesRows};
+use super::table::{Table, partition_dir};
+
+/// Merges a partition's segments when it has at least `min_segments` of them. Returns
+/// whether a compaction ran.
+pub fn compact_partition(table: &Table, partition: i64, min_segments: usize) -> Result<bool> {
+    let inputs: Vec<Arc<Segment>> = {
+        let st = table.state.read();
+        if !st.frozen.is_empty() {
+            // A frozen buffer not yet written may rank between the inputs; wait for it.
+            return Ok(false);
+        }
+        let mut v: Vec<Arc<Segment>> = st
+            .segments
+            .iter()
+            .filter(|s| s.footer.partition == partition)
+            .cloned()
+            .collect();
+        v.sort_by_key(|s| (s.footer.seq, s.footer.generation));
+        v
+    };
+    if inputs.len() < min_segments.max(2) {
+        return Ok(false);
+    }
+    // Union of the inputs' fields, in first-seen order.
+    let mut fields: Vec<(String, FieldType)> = Vec::new();
+    for s in &inputs {
+        for f in &s.footer.fields {
+            if !fields.contains(f) {
+                fields.push(f.clone());
+            }
+        }
+    }
+    let types: Vec<FieldType> = fields.iter().map(|(_, t)| *t).collect();
+    // Table series id → (input index, series index in that input).
+    let mut by_series: BTreeMap<u32, Vec<(usize, usize)>> = BTreeMap::new();
+    for (n, s) in inputs.iter().enumerate() {
+        for (i, sid) in s.series_ids.iter().enumerate() {
+            by_series.entry(*sid).or_default().push((n, i));
+        }
+    }
+    let files: Vec<std::fs::File> = inputs.iter().map(|s| s.file()).collect::<Result<_>>()?;
+    let keys = table.state.read().registry.keys();
+    let mut series = Vec::with_capacity(by_series.len());
+    let mut ids = Vec::with_capacity(by_series.len());
+    for (sid, parts) in by_series {
+        let mut layers = Vec::with_capacity(parts.len());
+        for (n, i) in parts {
+            let mut rows = Rows::new(&types);
+            inputs[n].read_series(&files[n], i, TimeRange::ALL, &fields, &mut rows)?;
+            layers.push(rows);
+        }
+        let merged = Rows::merge(layers, &types);
+        if merged.is_empty() {
+            continue;
+        }
+        ids.push(sid);
+        series.push(SeriesRows {
+            key: keys[sid as usize].as_ref().clone(),
+            time: merged.time,
+            columns: merged.columns,
+        });
+    }
+    let last = inputs.last().expect("at least two inputs");
+    let generation = inputs
+        .iter()
+        .map(|s| s.footer.generation)
+        .max()
+        .unwrap_or(0)
+        + 1;
+    let new = NewSegment {
+        dir: &table.dir.join(partition_dir(partition)),
+        seq: last.footer.seq,
+        generation,
+        partition,
+        fields,
+        series,
+        replaces: inputs.iter().map(|s| s.name()).collect(),
+    };
+    let output = segment::write(new, &ids)?;
+    let mut st = table.state.write();
+    st.segments
+        .retain(|s| !inputs.iter().any(|i| Arc::ptr_eq(i, s)));
+    if let Some(out) = output {
+        tracing::info!(table = %table.name, partition, inputs = inputs.len(), rows = out.footer.rows, bytes = out.file_len, "compacted partition");
+        st.segments.push(Arc::new(out));
+    }
+    for i in &inputs {
+        i.obsolete.store(true, Ordering::SeqCst);
+    }
+    Ok(true)
+}
+
+/// Compacts every partition of `table` that has at least `min_segments` segments.
+pub fn compact_table(table: &Table, min_segments: usize) -> Result<usize> {
+    let partitions: std::collections::BTreeSet<i64> = table
+        .state
+        .read()
+        .segments
+        .iter()
+        .map(|s| s.footer.partition)
+        .collect();
+    let mut n = 0;
+    for p in partitions {
+        if compact_partition(table, p, min_segments)? {
+            n += 1;
+        }
+    }
+    Ok(n)
+}
