@@ -18,7 +18,7 @@ use pgwire::api::auth::noop::NoopStartupHandler;
 use pgwire::api::cancel::DefaultCancelHandler;
 use pgwire::api::portal::{Format, Portal};
 use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
-use pgwire::api::results::{FieldInfo, Response};
+use pgwire::api::results::{FieldInfo, Response, Tag};
 use pgwire::api::stmt::QueryParser;
 use pgwire::api::store::PortalStore;
 use pgwire::api::{
@@ -29,7 +29,7 @@ use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::query::QueryEngine;
+use crate::query::{QueryEngine, statements};
 use crate::storage::DEFAULT_DATABASE;
 
 /// The statement type of `datafusion-postgres`' extended query handler.
@@ -51,30 +51,36 @@ fn database_of<C: ClientInfo + ?Sized>(client: &C) -> String {
         .unwrap_or_else(|| DEFAULT_DATABASE.to_string())
 }
 
+/// The context a service was built on, and the service.
+type ServiceEntry = (
+    Arc<datafusion::prelude::SessionContext>,
+    Arc<DfSessionService>,
+);
+
 /// Per-database query services, created on first use.
 struct Services {
     query: Arc<QueryEngine>,
-    by_db: Mutex<HashMap<String, Arc<DfSessionService>>>,
+    /// Per database: the context a service was built on, and the service.
+    by_db: Mutex<HashMap<String, ServiceEntry>>,
 }
 
 impl Services {
     fn get(&self, db: &str) -> PgWireResult<Arc<DfSessionService>> {
-        if let Some(s) = self.by_db.lock().get(db) {
-            return Ok(s.clone());
-        }
         let ctx = self.query.context(db).map_err(|e| match e {
             crate::query::Error::UnknownDatabase { .. } => {
                 user_error("FATAL", "3D000", e.to_string())
             }
             other => PgWireError::ApiError(Box::new(other)),
         })?;
-        let service = Arc::new(DfSessionService::new(ctx));
-        Ok(self
-            .by_db
-            .lock()
-            .entry(db.to_string())
-            .or_insert(service)
-            .clone())
+        let mut by_db = self.by_db.lock();
+        if let Some((c, s)) = by_db.get(db)
+            && Arc::ptr_eq(c, &ctx)
+        {
+            return Ok(s.clone());
+        }
+        let service = Arc::new(DfSessionService::new(ctx.clone()));
+        by_db.insert(db.to_string(), (ctx, service.clone()));
+        Ok(service)
     }
 
     fn for_client<C: ClientInfo + ?Sized>(
@@ -108,6 +114,10 @@ impl SimpleQueryHandler for Dispatcher {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
+        if let Some(parsed) = statements::parse(query) {
+            let stmt = parsed.map_err(|e| user_error("ERROR", e.code, e.message))?;
+            return Ok(vec![self.execute_own(client, stmt).await?]);
+        }
         let service = self.services.for_client(client)?;
         SimpleQueryHandler::do_query(service.as_ref(), client, query).await
     }
@@ -134,8 +144,35 @@ impl ExtendedQueryHandler for Dispatcher {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
+        // Our own statements are parsed into a statement without a plan (see DispatchParser).
+        if portal.statement.statement.1.is_none()
+            && let Some(parsed) = statements::parse(&portal.statement.statement.0)
+        {
+            let stmt = parsed.map_err(|e| user_error("ERROR", e.code, e.message))?;
+            return self.execute_own(client, stmt).await;
+        }
         let service = self.services.for_client(client)?;
         ExtendedQueryHandler::do_query(service.as_ref(), client, portal, max_rows).await
+    }
+}
+
+impl Dispatcher {
+    async fn execute_own<C: ClientInfo + ?Sized>(
+        &self,
+        client: &C,
+        stmt: statements::Statement,
+    ) -> PgWireResult<Response> {
+        let outcome = self
+            .services
+            .query
+            .execute(&database_of(client), stmt)
+            .await
+            .map_err(|e| user_error("ERROR", e.code, e.message))?;
+        let mut tag = Tag::new(outcome.tag);
+        if let Some(n) = outcome.rows {
+            tag = tag.with_rows(n);
+        }
+        Ok(Response::Execution(tag))
     }
 }
 
@@ -157,11 +194,18 @@ impl QueryParser for DispatchParser {
     where
         C: ClientInfo + Unpin + Send + Sync,
     {
+        if let Some(parsed) = statements::parse(sql) {
+            parsed.map_err(|e| user_error("ERROR", e.code, e.message))?;
+            return Ok(Some((sql.to_string(), None)));
+        }
         let service = self.services.for_client(client)?;
         service.query_parser().parse_sql(client, sql, types).await
     }
 
     fn get_parameter_types(&self, stmt: &Self::Statement) -> PgWireResult<Vec<Type>> {
+        if stmt.1.is_none() {
+            return Ok(Vec::new());
+        }
         self.services
             .get(DEFAULT_DATABASE)?
             .query_parser()

@@ -3,6 +3,7 @@
 //! `datafusion-pg-catalog`. Front ends reach SQL only through [`QueryEngine`].
 
 pub mod catalog;
+pub mod statements;
 pub mod table;
 
 use std::collections::HashMap;
@@ -15,7 +16,9 @@ use datafusion_postgres::datafusion_pg_catalog::pg_catalog::context::EmptyContex
 use datafusion_postgres::datafusion_pg_catalog::setup_pg_catalog;
 use parking_lot::Mutex;
 
-use crate::storage::Engine;
+use datafusion::common::tree_node::TreeNode;
+
+use crate::storage::{Database, Engine};
 
 /// Errors of the SQL front.
 #[derive(Debug, thiserror::Error)]
@@ -28,10 +31,42 @@ pub enum Error {
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// The storage database a context was built for, and the context.
+type ContextEntry = (Arc<Database>, Arc<SessionContext>);
+
 /// Hands out the session context of each database.
 pub struct QueryEngine {
     engine: Arc<Engine>,
-    contexts: Mutex<HashMap<String, Arc<SessionContext>>>,
+    /// Per database: the storage object it was built for (a dropped and re-created
+    /// database is a new one) and its context.
+    contexts: Mutex<HashMap<String, ContextEntry>>,
+}
+
+/// What one of Sundial's own statements did: the command tag and, for DELETE, a count.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    pub tag: &'static str,
+    pub rows: Option<usize>,
+}
+
+/// Why one of Sundial's own statements failed, with its SQLSTATE.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{message}")]
+pub struct StatementError {
+    pub code: &'static str,
+    pub message: String,
+}
+
+fn fail(code: &'static str, message: impl Into<String>) -> StatementError {
+    StatementError {
+        code,
+        message: message.into(),
+    }
+}
+
+fn internal(e: impl std::fmt::Display) -> StatementError {
+    tracing::error!(error = %e, "statement failed");
+    fail("XX000", format!("internal error: {e}"))
 }
 
 impl QueryEngine {
@@ -59,7 +94,9 @@ impl QueryEngine {
                 existing: self.database_names().join(", "),
             });
         };
-        if let Some(ctx) = self.contexts.lock().get(db) {
+        if let Some((d, ctx)) = self.contexts.lock().get(db)
+            && Arc::ptr_eq(d, &database)
+        {
             return Ok(ctx.clone());
         }
         let config = SessionConfig::new()
@@ -69,7 +106,10 @@ impl QueryEngine {
         let catalogs = Arc::new(MemoryCatalogProviderList::new());
         catalogs.register_catalog(
             db.to_string(),
-            Arc::new(catalog::DatabaseCatalog::new(database, self.engine.clone())),
+            Arc::new(catalog::DatabaseCatalog::new(
+                database.clone(),
+                self.engine.clone(),
+            )),
         );
         let state = SessionStateBuilder::new()
             .with_config(config)
@@ -79,12 +119,159 @@ impl QueryEngine {
         let ctx = SessionContext::new_with_state(state);
         setup_pg_catalog(&ctx, db, EmptyContextProvider).map_err(|e| Error::DataFusion(*e))?;
         let ctx = Arc::new(ctx);
-        Ok(self
-            .contexts
+        self.contexts
             .lock()
-            .entry(db.to_string())
-            .or_insert(ctx)
-            .clone())
+            .insert(db.to_string(), (database, ctx.clone()));
+        Ok(ctx)
+    }
+
+    /// Runs one of Sundial's own statements in database `current`.
+    pub async fn execute(
+        &self,
+        current: &str,
+        stmt: statements::Statement,
+    ) -> Result<Outcome, StatementError> {
+        use statements::Statement as S;
+        let table_missing = |t: &str| fail("42P01", format!("relation \"{t}\" does not exist"));
+        let db_missing = |d: &str| fail("3D000", format!("database \"{d}\" does not exist"));
+        let outcome = |tag| Ok(Outcome { tag, rows: None });
+        match stmt {
+            S::CreateDatabase {
+                name,
+                if_not_exists,
+                ttl_secs,
+            } => {
+                let n = name.clone();
+                let created = self
+                    .blocking(move |e| e.create_database(&n, ttl_secs))
+                    .await?;
+                if !created && !if_not_exists {
+                    return Err(fail("42P04", format!("database \"{name}\" already exists")));
+                }
+                outcome("CREATE DATABASE")
+            }
+            S::DropDatabase { name, if_exists } => {
+                if name == current {
+                    return Err(fail("55006", "cannot drop the currently open database"));
+                }
+                let n = name.clone();
+                if !self.blocking(move |e| e.drop_database(&n)).await? && !if_exists {
+                    return Err(db_missing(&name));
+                }
+                outcome("DROP DATABASE")
+            }
+            S::AlterDatabaseTtl { name, ttl_secs } => {
+                let n = name.clone();
+                if !self
+                    .blocking(move |e| e.set_database_ttl(&n, ttl_secs))
+                    .await?
+                {
+                    return Err(db_missing(&name));
+                }
+                outcome("ALTER DATABASE")
+            }
+            S::AlterTableTtl { table, ttl_secs } => {
+                let (d, t) = (current.to_string(), table.clone());
+                if !self
+                    .blocking(move |e| e.set_table_ttl(&d, &t, ttl_secs))
+                    .await?
+                {
+                    return Err(table_missing(&table));
+                }
+                outcome("ALTER TABLE")
+            }
+            S::DropTable { table, if_exists } => {
+                let (d, t) = (current.to_string(), table.clone());
+                if !self.blocking(move |e| e.drop_table(&d, &t)).await? && !if_exists {
+                    return Err(table_missing(&table));
+                }
+                outcome("DROP TABLE")
+            }
+            S::Delete { table, where_sql } => {
+                self.delete(current, &table, where_sql.as_deref()).await
+            }
+        }
+    }
+
+    /// Runs a blocking storage call off the async threads.
+    async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Engine) -> crate::storage::Result<T> + Send + 'static,
+    ) -> Result<T, StatementError> {
+        let engine = self.engine.clone();
+        tokio::task::spawn_blocking(move || f(&engine))
+            .await
+            .map_err(internal)?
+            .map_err(internal)
+    }
+
+    /// `DELETE FROM table [WHERE …]`: the condition must be made of time ranges and tag
+    /// predicates; the rows it matches are counted, then hidden by a tombstone.
+    async fn delete(
+        &self,
+        db: &str,
+        table: &str,
+        where_sql: Option<&str>,
+    ) -> Result<Outcome, StatementError> {
+        let ctx = self.context(db).map_err(|e| fail("3D000", e.to_string()))?;
+        if self
+            .engine
+            .database(db)
+            .and_then(|d| d.table(table))
+            .is_none()
+        {
+            return Err(fail(
+                "42P01",
+                format!("relation \"{table}\" does not exist"),
+            ));
+        }
+        let quoted = format!("\"{}\"", table.replace('"', "\"\""));
+        let cond = where_sql.map(|w| format!(" WHERE {w}")).unwrap_or_default();
+        let plan_error = |e: datafusion::error::DataFusionError| {
+            let (code, message) = crate::pg::sqlstate(&e);
+            fail(code, message)
+        };
+        let df = ctx
+            .sql(&format!("SELECT * FROM {quoted}{cond}"))
+            .await
+            .map_err(plan_error)?;
+        let plan = df.clone().into_optimized_plan().map_err(plan_error)?;
+        let mut filters = Vec::new();
+        plan.apply(|node| {
+            if let datafusion::logical_expr::LogicalPlan::TableScan(scan) = node {
+                filters.extend(scan.filters.iter().cloned());
+            }
+            Ok(datafusion::common::tree_node::TreeNodeRecursion::Continue)
+        })
+        .map_err(plan_error)?;
+        let tags = self
+            .engine
+            .database(db)
+            .and_then(|d| d.table(table))
+            .map(|t| t.schema().tags)
+            .unwrap_or_default();
+        let tag_refs: Vec<&str> = tags.iter().map(String::as_str).collect();
+        let (range, preds, rest) = table::split_filters(&filters, &tag_refs);
+        if let Some(e) = rest.first() {
+            return Err(fail(
+                "0A000",
+                format!("DELETE can only filter on time ranges and tags; {e} is neither"),
+            ));
+        }
+        if where_sql.is_some() && filters.is_empty() {
+            return Err(fail(
+                "0A000",
+                "DELETE can only filter on time ranges and tags",
+            ));
+        }
+        let rows = df.count().await.map_err(plan_error)?;
+        let (d, t) = (db.to_string(), table.to_string());
+        self.blocking(move |e| e.delete(&d, &t, range, preds))
+            .await?;
+        Ok(Outcome {
+            tag: "DELETE",
+            rows: Some(rows),
+        })
     }
 }
 

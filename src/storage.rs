@@ -24,6 +24,7 @@ pub mod buffer;
 pub mod codec;
 pub mod compact;
 pub mod index;
+pub mod meta;
 pub mod rows;
 pub mod schema;
 pub mod segment;
@@ -136,6 +137,8 @@ pub struct Database {
     pub name: String,
     dir: PathBuf,
     tables: RwLock<BTreeMap<String, Arc<Table>>>,
+    /// Retention and other settings, persisted in `meta.json`.
+    pub meta: RwLock<meta::DatabaseMeta>,
 }
 
 impl Database {
@@ -144,7 +147,19 @@ impl Database {
             name: name.to_string(),
             dir,
             tables: RwLock::new(BTreeMap::new()),
+            meta: RwLock::new(meta::DatabaseMeta::default()),
         }
+    }
+
+    /// The oldest time a query of `table` may return (its TTL, or the database's).
+    pub fn retention_cutoff(&self, table: &Table, now: i64) -> Option<i64> {
+        let ttl = table
+            .state
+            .read()
+            .meta
+            .ttl_secs
+            .or(self.meta.read().ttl_secs)?;
+        Some(now.saturating_sub((ttl as i64).saturating_mul(1_000_000_000)))
     }
 
     pub fn table_names(&self) -> Vec<String> {
@@ -331,10 +346,126 @@ impl Engine {
     /// Blocking. Returns the number of partitions compacted.
     pub fn compact(&self, min_segments: usize) -> Result<usize> {
         let mut n = 0;
+        let next_seq = || self.shared.next_seq.fetch_add(1, Ordering::SeqCst);
         for t in self.shared.all_tables() {
-            n += compact::compact_table(&t, min_segments)?;
+            n += compact::compact_table(&t, min_segments, &next_seq)?;
         }
         Ok(n)
+    }
+
+    /// Creates a database (with an optional TTL in seconds). Returns `false` if it existed.
+    pub fn create_database(&self, name: &str, ttl_secs: Option<u64>) -> Result<bool> {
+        if self.database(name).is_some() {
+            return Ok(false);
+        }
+        let db = self.shared.database_or_create(name);
+        let meta = meta::DatabaseMeta { ttl_secs };
+        meta::write(&db.dir, &meta)?;
+        *db.meta.write() = meta;
+        Ok(true)
+    }
+
+    /// Sets (or with `None` clears) a database's TTL.
+    pub fn set_database_ttl(&self, name: &str, ttl_secs: Option<u64>) -> Result<bool> {
+        let Some(db) = self.database(name) else {
+            return Ok(false);
+        };
+        let mut m = db.meta.write();
+        let new = meta::DatabaseMeta { ttl_secs };
+        meta::write(&db.dir, &new)?;
+        *m = new;
+        Ok(true)
+    }
+
+    /// Sets (or with `None` clears) a table's TTL, which overrides its database's.
+    pub fn set_table_ttl(&self, db: &str, table: &str, ttl_secs: Option<u64>) -> Result<bool> {
+        let Some(t) = self.database(db).and_then(|d| d.table(table)) else {
+            return Ok(false);
+        };
+        let mut st = t.state.write();
+        let mut new = st.meta.clone();
+        new.ttl_secs = ttl_secs;
+        meta::write(&t.dir, &new)?;
+        st.meta = new;
+        Ok(true)
+    }
+
+    /// Deletes the rows in `range` of the series matching `tags` (all series when empty):
+    /// everything written before now is flushed, then a durable tombstone hides the rows
+    /// from queries at once; compaction purges them.
+    pub fn delete(
+        &self,
+        db: &str,
+        table: &str,
+        range: TimeRange,
+        tags: Vec<TagPredicate>,
+    ) -> Result<bool> {
+        if self.database(db).and_then(|d| d.table(table)).is_none() {
+            return Ok(false);
+        }
+        self.flush()?;
+        let Some(t) = self.database(db).and_then(|d| d.table(table)) else {
+            return Ok(false);
+        };
+        let mut st = t.state.write();
+        let mut new = st.meta.clone();
+        new.tombstones.push(meta::Tombstone {
+            seq: self.shared.next_seq.fetch_add(1, Ordering::SeqCst),
+            min: range.min,
+            max: range.max,
+            tags,
+        });
+        meta::write(&t.dir, &new)?;
+        st.meta = new;
+        Ok(true)
+    }
+
+    /// Drops a table and its files. Returns `false` if there was no such table.
+    pub fn drop_table(&self, db: &str, table: &str) -> Result<bool> {
+        let Some(database) = self.database(db) else {
+            return Ok(false);
+        };
+        if database.table(table).is_none() {
+            return Ok(false);
+        }
+        // Checkpoint first so the WAL holds none of the table's rows to replay.
+        self.flush()?;
+        let Some(t) = database.tables.write().remove(table) else {
+            return Ok(false);
+        };
+        remove_table_files(&t)?;
+        Ok(true)
+    }
+
+    /// Drops a database with all its tables. The default database is emptied, not removed.
+    pub fn drop_database(&self, name: &str) -> Result<bool> {
+        if self.database(name).is_none() {
+            return Ok(false);
+        }
+        self.flush()?;
+        let Some(db) = self.shared.dbs.write().remove(name) else {
+            return Ok(false);
+        };
+        let tables: Vec<Arc<Table>> = std::mem::take(&mut *db.tables.write())
+            .into_values()
+            .collect();
+        for t in &tables {
+            remove_table_files(t)?;
+        }
+        if db.dir.exists() {
+            fs::remove_dir_all(&db.dir).map_err(|e| Error::io("remove database", &db.dir, e))?;
+            fsync_dir(&self.shared.dir.join("dbs"))?;
+        }
+        if name == DEFAULT_DATABASE {
+            self.shared.database_or_create(DEFAULT_DATABASE);
+        }
+        Ok(true)
+    }
+
+    /// Deletes the partitions whose rows are all older than their table's retention.
+    /// Returns the number of segment files removed.
+    pub fn enforce_retention(&self, now: i64) -> Result<usize> {
+        enforce_retention(&self.shared, now)
     }
 
     /// Stops accepting writes, flushes the buffers and waits for the threads.
@@ -642,7 +773,8 @@ fn checkpoint(shared: &Shared, tx: &mpsc::Sender<Command>) -> Result<()> {
 }
 
 fn flush_loop(shared: Arc<Shared>, tx: mpsc::Sender<Command>, rx: mpsc::Receiver<bool>) {
-    let interval = Duration::from_secs(shared.config.flush_interval_secs.max(1));
+    // Wake at least once a minute: retention and compaction run after each flush.
+    let interval = Duration::from_secs(shared.config.flush_interval_secs.clamp(1, 60));
     let mut last = Instant::now();
     loop {
         let wait = interval.saturating_sub(last.elapsed());
@@ -665,15 +797,75 @@ fn flush_loop(shared: Arc<Shared>, tx: mpsc::Sender<Command>, rx: mpsc::Receiver
             tracing::error!(error = %e, "flush failed; will retry");
             continue;
         }
+        let now = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(i64::MAX);
+        if let Err(e) = enforce_retention(&shared, now) {
+            tracing::error!(error = %e, "retention failed");
+        }
         let min = shared.config.compaction_min_segments;
         if min > 0 {
+            let next_seq = || shared.next_seq.fetch_add(1, Ordering::SeqCst);
             for t in shared.all_tables() {
-                if let Err(e) = compact::compact_table(&t, min) {
+                if let Err(e) = compact::compact_table(&t, min, &next_seq) {
                     tracing::error!(table = %t.name, error = %e, "compaction failed; inputs kept");
                 }
             }
         }
     }
+}
+
+fn remove_table_files(t: &Table) -> Result<()> {
+    let mut st = t.state.write();
+    for s in st.segments.drain(..) {
+        s.obsolete.store(true, Ordering::SeqCst);
+    }
+    st.frozen.clear();
+    st.active = buffer::Buffer::default();
+    drop(st);
+    if t.dir.exists() {
+        fs::remove_dir_all(&t.dir).map_err(|e| Error::io("remove table", &t.dir, e))?;
+        if let Some(parent) = t.dir.parent() {
+            fsync_dir(parent)?;
+        }
+    }
+    Ok(())
+}
+
+fn enforce_retention(shared: &Shared, now: i64) -> Result<usize> {
+    let dbs: Vec<Arc<Database>> = shared.dbs.read().values().cloned().collect();
+    let mut removed = 0;
+    for db in dbs {
+        let tables: Vec<Arc<Table>> = db.tables.read().values().cloned().collect();
+        for t in tables {
+            let Some(cutoff) = db.retention_cutoff(&t, now) else {
+                continue;
+            };
+            let mut st = t.state.write();
+            let expired: Vec<Arc<segment::Segment>> = st
+                .segments
+                .iter()
+                .filter(|s| s.footer.max_time < cutoff)
+                .cloned()
+                .collect();
+            if expired.is_empty() {
+                continue;
+            }
+            st.segments.retain(|s| s.footer.max_time >= cutoff);
+            drop(st);
+            for s in expired {
+                tracing::info!(table = %t.name, path = %s.path.display(), "deleting expired segment");
+                s.obsolete.store(true, Ordering::SeqCst);
+                removed += 1;
+                let dir = s.path.parent().map(Path::to_path_buf);
+                drop(s);
+                // An emptied partition directory goes too (fails harmlessly while a query
+                // still holds a file in it).
+                if let Some(dir) = dir {
+                    let _ = fs::remove_dir(&dir);
+                }
+            }
+        }
+    }
+    Ok(removed)
 }
 
 /// Loads every segment under `dbs_dir`; returns the highest sequence number seen.
@@ -687,6 +879,7 @@ fn load_segments(shared: &Shared, dbs_dir: &Path) -> Result<u64> {
             continue;
         }
         let db = shared.database_or_create(&db_name);
+        *db.meta.write() = meta::read(&db_entry.path())?;
         for t_entry in read_dir(&db_entry.path())? {
             let Some(t_name) = decode_name(&t_entry.file_name().to_string_lossy()) else {
                 continue;
@@ -712,6 +905,15 @@ fn load_segments(shared: &Shared, dbs_dir: &Path) -> Result<u64> {
             }
             files.sort();
             let mut st = table.state.write();
+            st.meta = meta::read(&t_entry.path())?;
+            // Sequence numbers must stay above every tombstone's, or new rows would be
+            // hidden by an old DELETE.
+            max_seq = st
+                .meta
+                .tombstones
+                .iter()
+                .map(|t| t.seq)
+                .fold(max_seq, u64::max);
             let mut loaded = Vec::new();
             for (order, path) in files {
                 match segment::Segment::open(&path, &mut st.registry) {

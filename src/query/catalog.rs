@@ -83,10 +83,10 @@ impl SchemaProvider for PublicSchema {
     }
 
     async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
-        Ok(self
-            .db
-            .table(name)
-            .map(|t| Arc::new(SundialTable::new(t, self.engine.clone())) as Arc<dyn TableProvider>))
+        Ok(self.db.table(name).map(|t| {
+            Arc::new(SundialTable::new(t, self.db.clone(), self.engine.clone()))
+                as Arc<dyn TableProvider>
+        }))
     }
 
     fn table_exist(&self, name: &str) -> bool {

@@ -25,7 +25,8 @@ use datafusion::physical_plan::ExecutionPlan;
 use crate::storage::rows::{Column, Rows};
 use crate::storage::schema::TIME_COLUMN;
 use crate::storage::{
-    Engine, FieldType, ScanRequest, SeriesKey, Table, TableSchema, TagPredicate, TimeRange,
+    Database, Engine, FieldType, ScanRequest, SeriesKey, Table, TableSchema, TagPredicate,
+    TimeRange,
 };
 
 const BATCH_ROWS: usize = 8192;
@@ -43,6 +44,7 @@ enum ColumnKind {
 #[derive(Debug)]
 pub struct SundialTable {
     table: Arc<Table>,
+    db: Arc<Database>,
     engine: Arc<Engine>,
     schema: SchemaRef,
     kinds: Vec<ColumnKind>,
@@ -83,10 +85,11 @@ fn layout(schema: &TableSchema) -> (SchemaRef, Vec<ColumnKind>) {
 }
 
 impl SundialTable {
-    pub fn new(table: Arc<Table>, engine: Arc<Engine>) -> SundialTable {
+    pub fn new(table: Arc<Table>, db: Arc<Database>, engine: Arc<Engine>) -> SundialTable {
         let (schema, kinds) = layout(&table.schema());
         SundialTable {
             table,
+            db,
             engine,
             schema,
             kinds,
@@ -118,7 +121,11 @@ impl TableProvider for SundialTable {
         filters: &[Expr],
         _limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        let range = time_range(filters);
+        let mut range = time_range(filters);
+        let now = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(i64::MAX);
+        if let Some(cutoff) = self.db.retention_cutoff(&self.table, now) {
+            range.min = range.min.max(cutoff);
+        }
         let tag_names: Vec<&str> = self
             .kinds
             .iter()
@@ -232,18 +239,36 @@ pub fn time_range(filters: &[Expr]) -> TimeRange {
     range
 }
 
-fn narrow(range: &mut TimeRange, e: &Expr) {
+/// Splits filters into a time range, tag predicates, and the conjuncts that are neither.
+pub fn split_filters(filters: &[Expr], tags: &[&str]) -> (TimeRange, Vec<TagPredicate>, Vec<Expr>) {
+    let mut range = TimeRange::ALL;
+    let mut preds = Vec::new();
+    let mut rest = Vec::new();
+    for e in filters.iter().flat_map(split_conjunction) {
+        if narrow(&mut range, e) {
+            continue;
+        }
+        match tag_predicate(e, tags) {
+            Some(p) => preds.push(p),
+            None => rest.push(e.clone()),
+        }
+    }
+    (range, preds, rest)
+}
+
+/// Narrows `range` by `e` if it is a time predicate; returns whether it was one.
+fn narrow(range: &mut TimeRange, e: &Expr) -> bool {
     match e {
         Expr::BinaryExpr(BinaryExpr { left, op, right }) => {
             let (op, value) = match (is_time(left), is_time(right)) {
                 (true, false) => (*op, nanos(right)),
                 (false, true) => match op.swap() {
                     Some(op) => (op, nanos(left)),
-                    None => return,
+                    None => return false,
                 },
-                _ => return,
+                _ => return false,
             };
-            let Some(v) = value else { return };
+            let Some(v) = value else { return false };
             match op {
                 Operator::Gt => range.min = range.min.max(v.saturating_add(1)),
                 Operator::GtEq => range.min = range.min.max(v),
@@ -253,8 +278,9 @@ fn narrow(range: &mut TimeRange, e: &Expr) {
                     range.min = range.min.max(v);
                     range.max = range.max.min(v);
                 }
-                _ => {}
+                _ => return false,
             }
+            true
         }
         Expr::Between(Between {
             expr,
@@ -265,9 +291,11 @@ fn narrow(range: &mut TimeRange, e: &Expr) {
             if let (Some(lo), Some(hi)) = (nanos(low), nanos(high)) {
                 range.min = range.min.max(lo);
                 range.max = range.max.min(hi);
+                return true;
             }
+            false
         }
-        _ => {}
+        _ => false,
     }
 }
 

@@ -15,14 +15,21 @@ use std::sync::atomic::Ordering;
 
 use super::Result;
 use super::buffer::TimeRange;
+use super::meta::{ResolvedTombstone, apply_tombstones};
 use super::rows::Rows;
 use super::schema::FieldType;
 use super::segment::{self, NewSegment, Segment, SeriesRows};
 use super::table::{Table, partition_dir};
 
-/// Merges a partition's segments when it has at least `min_segments` of them. Returns
-/// whether a compaction ran.
-pub fn compact_partition(table: &Table, partition: i64, min_segments: usize) -> Result<bool> {
+/// Merges a partition's segments when it has at least `min_segments` of them (or when a
+/// tombstone covers some of its rows, which the rewrite purges). Returns whether a
+/// compaction ran.
+pub fn compact_partition(
+    table: &Table,
+    partition: i64,
+    min_segments: usize,
+    next_seq: &dyn Fn() -> u64,
+) -> Result<bool> {
     let inputs: Vec<Arc<Segment>> = {
         let st = table.state.read();
         if !st.frozen.is_empty() {
@@ -38,9 +45,25 @@ pub fn compact_partition(table: &Table, partition: i64, min_segments: usize) -> 
         v.sort_by_key(|s| (s.footer.seq, s.footer.generation));
         v
     };
-    if inputs.len() < min_segments.max(2) {
+    let tombstones: Vec<ResolvedTombstone> = {
+        let st = table.state.read();
+        st.meta
+            .tombstones
+            .iter()
+            .map(|t| t.resolve(&st.registry.index))
+            .collect()
+    };
+    // A partition with one segment is still rewritten when a tombstone covers it.
+    let purge = inputs.iter().any(|s| {
+        tombstones.iter().any(|t| {
+            t.seq > s.footer.seq && t.min <= s.footer.max_time && s.footer.min_time <= t.max
+        })
+    });
+    if inputs.is_empty() || (inputs.len() < min_segments.max(2) && !purge) {
         return Ok(false);
     }
+    // The output ranks above the inputs and below anything frozen from now on.
+    let seq = next_seq();
     // Union of the inputs' fields, in first-seen order.
     let mut fields: Vec<(String, FieldType)> = Vec::new();
     for s in &inputs {
@@ -67,7 +90,7 @@ pub fn compact_partition(table: &Table, partition: i64, min_segments: usize) -> 
         for (n, i) in parts {
             let mut rows = Rows::new(&types);
             inputs[n].read_series(&files[n], i, TimeRange::ALL, &fields, &mut rows)?;
-            layers.push(rows);
+            layers.push(apply_tombstones(rows, inputs[n].footer.seq, &tombstones));
         }
         let merged = Rows::merge(layers, &types);
         if merged.is_empty() {
@@ -80,17 +103,10 @@ pub fn compact_partition(table: &Table, partition: i64, min_segments: usize) -> 
             columns: merged.columns,
         });
     }
-    let last = inputs.last().expect("at least two inputs");
-    let generation = inputs
-        .iter()
-        .map(|s| s.footer.generation)
-        .max()
-        .unwrap_or(0)
-        + 1;
     let new = NewSegment {
         dir: &table.dir.join(partition_dir(partition)),
-        seq: last.footer.seq,
-        generation,
+        seq,
+        generation: 0,
         partition,
         fields,
         series,
@@ -107,11 +123,29 @@ pub fn compact_partition(table: &Table, partition: i64, min_segments: usize) -> 
     for i in &inputs {
         i.obsolete.store(true, Ordering::SeqCst);
     }
+    // Tombstones older than every remaining segment and buffer have done their work.
+    let oldest = st
+        .segments
+        .iter()
+        .map(|s| s.footer.seq)
+        .chain(st.frozen.iter().map(|f| f.seq))
+        .min();
+    let before = st.meta.tombstones.len();
+    st.meta
+        .tombstones
+        .retain(|t| oldest.is_some_and(|o| t.seq > o));
+    if st.meta.tombstones.len() != before {
+        super::meta::write(&table.dir, &st.meta)?;
+    }
     Ok(true)
 }
 
 /// Compacts every partition of `table` that has at least `min_segments` segments.
-pub fn compact_table(table: &Table, min_segments: usize) -> Result<usize> {
+pub fn compact_table(
+    table: &Table,
+    min_segments: usize,
+    next_seq: &dyn Fn() -> u64,
+) -> Result<usize> {
     let partitions: std::collections::BTreeSet<i64> = table
         .state
         .read()
@@ -121,7 +155,7 @@ pub fn compact_table(table: &Table, min_segments: usize) -> Result<usize> {
         .collect();
     let mut n = 0;
     for p in partitions {
-        if compact_partition(table, p, min_segments)? {
+        if compact_partition(table, p, min_segments, next_seq)? {
             n += 1;
         }
     }

@@ -7,8 +7,8 @@ use roaring::RoaringBitmap;
 
 use super::schema::SeriesKey;
 
-/// A predicate on one tag, as pushed down from SQL.
-#[derive(Debug, Clone)]
+/// A predicate on one tag, as pushed down from SQL (serializable: tombstones keep them).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub enum TagPredicate {
     /// `tag = 'v'`
     Eq(String, String),
@@ -19,11 +19,25 @@ pub enum TagPredicate {
     /// `tag LIKE 'prefix%'`
     Prefix(String, String),
     /// `tag ~ 'regex'`
-    Regex(String, regex::Regex),
+    Regex(String, #[serde(with = "regex_text")] regex::Regex),
     /// `tag !~ 'regex'`
-    NotRegex(String, regex::Regex),
+    NotRegex(String, #[serde(with = "regex_text")] regex::Regex),
     /// Any of these (`OR`).
     Any(Vec<TagPredicate>),
+}
+
+/// Regexes are stored as their pattern text.
+mod regex_text {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(re: &regex::Regex, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(re.as_str())
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<regex::Regex, D::Error> {
+        let text = String::deserialize(d)?;
+        regex::Regex::new(&text).map_err(serde::de::Error::custom)
+    }
 }
 
 /// Postings of one table.

@@ -157,6 +157,34 @@ impl Rows {
         self.time.is_empty()
     }
 
+    /// Keeps the rows whose `keep` flag is set.
+    pub fn filter(self, keep: &[bool]) -> Rows {
+        let pick = |v: Vec<u32>| {
+            v.into_iter()
+                .zip(keep)
+                .filter(|(_, k)| **k)
+                .map(|(x, _)| x)
+                .collect()
+        };
+        let time = self
+            .time
+            .into_iter()
+            .zip(keep)
+            .filter(|(_, k)| **k)
+            .map(|(x, _)| x)
+            .collect();
+        let types: Vec<FieldType> = self.columns.iter().map(Column::field_type).collect();
+        let mut columns: Vec<Column> = types.iter().map(|t| Column::new(*t, 0)).collect();
+        for (dst, src) in columns.iter_mut().zip(self.columns) {
+            dst.append_masked(src, keep);
+        }
+        Rows {
+            series: pick(self.series),
+            time,
+            columns,
+        }
+    }
+
     /// Merges layers given oldest first. Rows with the same (series, time) become one row
     /// whose fields are the newest non-null values. Each layer must itself hold each
     /// (series, time) at most once. With a single layer, the rows are returned as they are.

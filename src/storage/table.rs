@@ -10,6 +10,7 @@ use roaring::RoaringBitmap;
 
 use super::buffer::{Buffer, TimeRange};
 use super::index::TagPredicate;
+use super::meta::{ResolvedTombstone, apply_tombstones};
 use super::rows::{Column, Rows};
 use super::schema::{FieldType, Point, SeriesKey, SeriesRegistry, TableSchema};
 use super::segment::{self, NewSegment, Segment, SeriesRows};
@@ -34,6 +35,8 @@ pub struct TableState {
     pub active: Buffer,
     pub frozen: Vec<Arc<Frozen>>,
     pub segments: Vec<Arc<Segment>>,
+    /// TTL and tombstones, persisted in the table directory's `meta.json`.
+    pub meta: super::meta::TableMeta,
 }
 
 /// One table of one database.
@@ -205,9 +208,15 @@ impl Table {
         let types: Vec<FieldType> = req.fields.iter().map(|(_, t)| *t).collect();
         let range = req.range;
         // Snapshot under the lock; decode outside it.
-        let (mut layers, active_rows, keys, series) = {
+        let (mut layers, active_rows, keys, series, tombstones) = {
             let st = self.state.read();
             let series: Option<RoaringBitmap> = st.registry.index.eval(&req.tags);
+            let tombstones: Vec<ResolvedTombstone> = st
+                .meta
+                .tombstones
+                .iter()
+                .map(|t| t.resolve(&st.registry.index))
+                .collect();
             let mut layers: Vec<((u64, u32), Layer)> = Vec::new();
             for s in &st.segments {
                 if s.overlaps(range) {
@@ -224,24 +233,24 @@ impl Table {
             }
             let ids = field_ids(&st.schema, &req.fields);
             let active_rows = st.active.to_rows(range, series.as_ref(), &ids);
-            (layers, active_rows, st.registry.keys(), series)
+            (layers, active_rows, st.registry.keys(), series, tombstones)
         };
         layers.sort_by_key(|(order, _)| *order);
         let mut decoded = Vec::with_capacity(layers.len() + 1);
-        for (_, layer) in layers {
-            match layer {
+        for ((seq, _), layer) in layers {
+            let rows = match layer {
                 Layer::Segment(s) => {
                     let (rows, bytes) = s.read(range, series.as_ref(), &req.fields)?;
                     stats.segments_read.fetch_add(1, Relaxed);
                     stats.segment_bytes_read.fetch_add(bytes, Relaxed);
-                    decoded.push(rows);
+                    rows
                 }
-                Layer::Frozen(f) => decoded.push(f.buffer.to_rows(
-                    range,
-                    series.as_ref(),
-                    &field_ids(&f.schema, &req.fields),
-                )),
-            }
+                Layer::Frozen(f) => {
+                    f.buffer
+                        .to_rows(range, series.as_ref(), &field_ids(&f.schema, &req.fields))
+                }
+            };
+            decoded.push(apply_tombstones(rows, seq, &tombstones));
         }
         decoded.push(active_rows);
         Ok(ScanOutput {

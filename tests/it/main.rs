@@ -5,6 +5,7 @@ mod config;
 mod durability;
 mod errors;
 mod harness;
+mod lifecycle;
 mod line_protocol;
 mod load;
 mod segments;

@@ -1,0 +1,450 @@
+//! Sundial's own SQL statements, recognized before DataFusion sees the query:
+//!
+//! ```sql
+//! CREATE DATABASE [IF NOT EXISTS] name [WITH (ttl = '30 days')]
+//! DROP DATABASE [IF EXISTS] name
+//! ALTER DATABASE name SET (ttl = '30 days') | ALTER DATABASE name RESET (ttl)
+//! ALTER TABLE name SET (ttl = '7d')         | ALTER TABLE name RESET (ttl)
+//! DROP TABLE [IF EXISTS] name
+//! DELETE FROM name [WHERE <time range and tag predicates>]
+//! ```
+//!
+//! Durations are PostgreSQL interval text (`'30 days'`, `'1 hour 30 minutes'`) or
+//! Prometheus durations (`'1h30m'`, `'7d'`, `'2w'`).
+
+use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+use datafusion::sql::sqlparser::keywords::Keyword;
+use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
+
+/// A parsed Sundial statement.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Statement {
+    CreateDatabase {
+        name: String,
+        if_not_exists: bool,
+        ttl_secs: Option<u64>,
+    },
+    DropDatabase {
+        name: String,
+        if_exists: bool,
+    },
+    AlterDatabaseTtl {
+        name: String,
+        ttl_secs: Option<u64>,
+    },
+    AlterTableTtl {
+        table: String,
+        ttl_secs: Option<u64>,
+    },
+    DropTable {
+        table: String,
+        if_exists: bool,
+    },
+    /// `where_sql` is the text after `WHERE`, planned by DataFusion.
+    Delete {
+        table: String,
+        where_sql: Option<String>,
+    },
+}
+
+/// Why a statement of ours is malformed (SQLSTATE 42601 or 22023).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{message}")]
+pub struct ParseError {
+    pub code: &'static str,
+    pub message: String,
+}
+
+fn syntax(message: impl Into<String>) -> ParseError {
+    ParseError {
+        code: "42601",
+        message: message.into(),
+    }
+}
+
+struct Cursor {
+    tokens: Vec<Token>,
+    pos: usize,
+}
+
+impl Cursor {
+    fn peek(&self) -> Option<&Token> {
+        self.tokens.get(self.pos)
+    }
+
+    fn keyword(&mut self, kw: Keyword) -> bool {
+        if matches!(self.peek(), Some(Token::Word(w)) if w.keyword == kw && w.quote_style.is_none())
+        {
+            self.pos += 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    fn token(&mut self, t: &Token) -> bool {
+        if self.peek() == Some(t) {
+            self.pos += 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// An identifier: unquoted ones fold to lower case, as in PostgreSQL.
+    fn ident(&mut self) -> Result<String, ParseError> {
+        match self.peek().cloned() {
+            Some(Token::Word(w)) => {
+                self.pos += 1;
+                Ok(if w.quote_style.is_some() {
+                    w.value
+                } else {
+                    w.value.to_lowercase()
+                })
+            }
+            other => Err(syntax(format!(
+                "expected a name, found {}",
+                describe(other.as_ref())
+            ))),
+        }
+    }
+
+    fn string(&mut self) -> Result<String, ParseError> {
+        match self.peek().cloned() {
+            Some(Token::SingleQuotedString(s)) => {
+                self.pos += 1;
+                Ok(s)
+            }
+            other => Err(syntax(format!(
+                "expected a quoted string, found {}",
+                describe(other.as_ref())
+            ))),
+        }
+    }
+
+    fn expect(&mut self, t: Token) -> Result<(), ParseError> {
+        if self.token(&t) {
+            Ok(())
+        } else {
+            Err(syntax(format!(
+                "expected {t}, found {}",
+                describe(self.peek())
+            )))
+        }
+    }
+
+    fn end(&mut self) -> Result<(), ParseError> {
+        while self.token(&Token::SemiColon) {}
+        match self.peek() {
+            None => Ok(()),
+            Some(t) => Err(syntax(format!(
+                "unexpected {t} at the end of the statement"
+            ))),
+        }
+    }
+}
+
+fn describe(t: Option<&Token>) -> String {
+    t.map_or_else(|| "end of input".to_string(), |t| format!("{t}"))
+}
+
+/// `(ttl = 'dur')`
+fn ttl_option(c: &mut Cursor) -> Result<u64, ParseError> {
+    c.expect(Token::LParen)?;
+    let key = c.ident()?;
+    if key != "ttl" {
+        return Err(syntax(format!(
+            "unknown option \"{key}\" (only ttl is supported)"
+        )));
+    }
+    c.expect(Token::Eq)?;
+    let text = c.string()?;
+    c.expect(Token::RParen)?;
+    parse_duration(&text).ok_or_else(|| ParseError {
+        code: "22023",
+        message: format!(
+            "invalid duration '{text}': use interval text like '30 days' or a duration like '12h'"
+        ),
+    })
+}
+
+/// Recognizes Sundial's own statements. `None`: not one of ours (DataFusion's turn).
+pub fn parse(sql: &str) -> Option<Result<Statement, ParseError>> {
+    let tokens = Tokenizer::new(&PostgreSqlDialect {}, sql).tokenize().ok()?;
+    let tokens: Vec<Token> = tokens
+        .into_iter()
+        .filter(|t| !matches!(t, Token::Whitespace(_)))
+        .collect();
+    let mut c = Cursor { tokens, pos: 0 };
+    let ours = if c.keyword(Keyword::CREATE) {
+        if !c.keyword(Keyword::DATABASE) {
+            return None;
+        }
+        create_database(&mut c)
+    } else if c.keyword(Keyword::DROP) {
+        if c.keyword(Keyword::DATABASE) {
+            drop_(&mut c, |name, if_exists| Statement::DropDatabase {
+                name,
+                if_exists,
+            })
+        } else if c.keyword(Keyword::TABLE) {
+            drop_(&mut c, |table, if_exists| Statement::DropTable {
+                table,
+                if_exists,
+            })
+        } else {
+            return None;
+        }
+    } else if c.keyword(Keyword::ALTER) {
+        if c.keyword(Keyword::DATABASE) {
+            alter_ttl(&mut c, |name, ttl_secs| Statement::AlterDatabaseTtl {
+                name,
+                ttl_secs,
+            })
+        } else if c.keyword(Keyword::TABLE) {
+            alter_ttl(&mut c, |table, ttl_secs| Statement::AlterTableTtl {
+                table,
+                ttl_secs,
+            })
+        } else {
+            return None;
+        }
+    } else if c.keyword(Keyword::DELETE) {
+        delete(&mut c, sql)
+    } else {
+        return None;
+    };
+    Some(ours)
+}
+
+fn create_database(c: &mut Cursor) -> Result<Statement, ParseError> {
+    let if_not_exists = c.keyword(Keyword::IF);
+    if if_not_exists && !(c.keyword(Keyword::NOT) && c.keyword(Keyword::EXISTS)) {
+        return Err(syntax("expected IF NOT EXISTS"));
+    }
+    let name = c.ident()?;
+    let ttl_secs = if c.keyword(Keyword::WITH) {
+        Some(ttl_option(c)?)
+    } else {
+        None
+    };
+    c.end()?;
+    Ok(Statement::CreateDatabase {
+        name,
+        if_not_exists,
+        ttl_secs,
+    })
+}
+
+fn drop_(
+    c: &mut Cursor,
+    make: impl Fn(String, bool) -> Statement,
+) -> Result<Statement, ParseError> {
+    let if_exists = c.keyword(Keyword::IF);
+    if if_exists && !c.keyword(Keyword::EXISTS) {
+        return Err(syntax("expected IF EXISTS"));
+    }
+    let name = c.ident()?;
+    c.end()?;
+    Ok(make(name, if_exists))
+}
+
+fn alter_ttl(
+    c: &mut Cursor,
+    make: impl Fn(String, Option<u64>) -> Statement,
+) -> Result<Statement, ParseError> {
+    let name = c.ident()?;
+    let ttl = if c.keyword(Keyword::SET) {
+        Some(ttl_option(c)?)
+    } else if c.keyword(Keyword::RESET) {
+        c.expect(Token::LParen)?;
+        let key = c.ident()?;
+        if key != "ttl" {
+            return Err(syntax(format!(
+                "unknown option \"{key}\" (only ttl is supported)"
+            )));
+        }
+        c.expect(Token::RParen)?;
+        None
+    } else {
+        return Err(syntax("expected SET (ttl = '…') or RESET (ttl)"));
+    };
+    c.end()?;
+    Ok(make(name, ttl))
+}
+
+fn delete(c: &mut Cursor, sql: &str) -> Result<Statement, ParseError> {
+    if !c.keyword(Keyword::FROM) {
+        return Err(syntax("expected DELETE FROM"));
+    }
+    let table = c.ident()?;
+    if c.peek().is_none() || c.token(&Token::SemiColon) {
+        c.end()?;
+        return Ok(Statement::Delete {
+            table,
+            where_sql: None,
+        });
+    }
+    if !c.keyword(Keyword::WHERE) {
+        return Err(syntax(format!(
+            "expected WHERE, found {}",
+            describe(c.peek())
+        )));
+    }
+    // The WHERE text is everything after the first WHERE keyword.
+    let upper = sql.to_ascii_uppercase();
+    let at = find_keyword(&upper, "WHERE").ok_or_else(|| syntax("expected WHERE"))?;
+    let rest = sql[at + 5..].trim().trim_end_matches(';').trim();
+    if rest.is_empty() {
+        return Err(syntax("expected a condition after WHERE"));
+    }
+    Ok(Statement::Delete {
+        table,
+        where_sql: Some(rest.to_string()),
+    })
+}
+
+fn find_keyword(upper: &str, kw: &str) -> Option<usize> {
+    let b = upper.as_bytes();
+    let mut from = 0;
+    while let Some(i) = upper[from..].find(kw).map(|i| i + from) {
+        let before =
+            i == 0 || !(b[i - 1].is_ascii_alphanumeric() || b[i - 1] == b'_' || b[i - 1] == b'"');
+        let after = b
+            .get(i + kw.len())
+            .is_none_or(|c| !(c.is_ascii_alphanumeric() || *c == b'_' || *c == b'"'));
+        if before && after {
+            return Some(i);
+        }
+        from = i + kw.len();
+    }
+    None
+}
+
+/// Parses a duration in seconds: PostgreSQL interval text (`30 days`, `1 hour 30 minutes`,
+/// `2 weeks`) or a Prometheus duration (`1h30m`, `7d`, `90s`, `1y`).
+pub fn parse_duration(text: &str) -> Option<u64> {
+    let unit = |u: &str| -> Option<u64> {
+        Some(match u.to_ascii_lowercase().as_str() {
+            "s" | "sec" | "secs" | "second" | "seconds" => 1,
+            "m" | "min" | "mins" | "minute" | "minutes" => 60,
+            "h" | "hr" | "hrs" | "hour" | "hours" => 3_600,
+            "d" | "day" | "days" => 86_400,
+            "w" | "week" | "weeks" => 604_800,
+            "mon" | "mons" | "month" | "months" => 2_592_000,
+            "y" | "yr" | "yrs" | "year" | "years" => 31_536_000,
+            _ => return None,
+        })
+    };
+    let text = text.trim();
+    if text.is_empty() {
+        return None;
+    }
+    let mut total: u64 = 0;
+    let mut rest = text;
+    while !rest.is_empty() {
+        rest = rest.trim_start();
+        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+        if digits == 0 {
+            return None;
+        }
+        let n: u64 = rest[..digits].parse().ok()?;
+        rest = rest[digits..].trim_start();
+        let letters = rest.bytes().take_while(u8::is_ascii_alphabetic).count();
+        if letters == 0 {
+            return None;
+        }
+        total = total.checked_add(n.checked_mul(unit(&rest[..letters])?)?)?;
+        rest = &rest[letters..];
+    }
+    (total > 0).then_some(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("30 days"), Some(30 * 86_400));
+        assert_eq!(parse_duration("1 hour 30 minutes"), Some(5_400));
+        assert_eq!(parse_duration("1h30m"), Some(5_400));
+        assert_eq!(parse_duration("7d"), Some(604_800));
+        assert_eq!(parse_duration("2 WEEKS"), Some(1_209_600));
+        for bad in ["", "days", "5", "1 fortnight", "-1d", "0s"] {
+            assert_eq!(parse_duration(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn statements() {
+        let p = |s: &str| parse(s).unwrap().unwrap();
+        assert_eq!(
+            p("CREATE DATABASE IF NOT EXISTS Metrics WITH (ttl = '30 days');"),
+            Statement::CreateDatabase {
+                name: "metrics".into(),
+                if_not_exists: true,
+                ttl_secs: Some(30 * 86_400)
+            }
+        );
+        assert_eq!(
+            p("alter table \"Cpu\" set (ttl = '1h')"),
+            Statement::AlterTableTtl {
+                table: "Cpu".into(),
+                ttl_secs: Some(3_600)
+            }
+        );
+        assert_eq!(
+            p("ALTER DATABASE d RESET (ttl)"),
+            Statement::AlterDatabaseTtl {
+                name: "d".into(),
+                ttl_secs: None
+            }
+        );
+        assert_eq!(
+            p("drop table if exists cpu"),
+            Statement::DropTable {
+                table: "cpu".into(),
+                if_exists: true
+            }
+        );
+        assert_eq!(
+            p("DROP DATABASE x"),
+            Statement::DropDatabase {
+                name: "x".into(),
+                if_exists: false
+            }
+        );
+        assert_eq!(
+            p("DELETE FROM cpu WHERE host = 'a' AND time < '2020-01-01T00:00:00Z';"),
+            Statement::Delete {
+                table: "cpu".into(),
+                where_sql: Some("host = 'a' AND time < '2020-01-01T00:00:00Z'".into())
+            }
+        );
+        assert_eq!(
+            p("delete from cpu"),
+            Statement::Delete {
+                table: "cpu".into(),
+                where_sql: None
+            }
+        );
+        assert!(parse("SELECT 1").is_none());
+        assert!(parse("CREATE TABLE t (a int)").is_none());
+        assert_eq!(
+            parse("ALTER TABLE t SET (ttl = 'soon')")
+                .unwrap()
+                .unwrap_err()
+                .code,
+            "22023"
+        );
+        assert_eq!(parse("DROP DATABASE").unwrap().unwrap_err().code, "42601");
+        assert_eq!(
+            parse("ALTER TABLE t SET (colour = 'red')")
+                .unwrap()
+                .unwrap_err()
+                .code,
+            "42601"
+        );
+    }
+}
