@@ -37,7 +37,7 @@ impl TimeRange {
 pub struct Buffer {
     /// series id → time → values by field id (shorter than the schema when fields were
     /// added after the row was written).
-    series: BTreeMap<u32, BTreeMap<i64, Vec<Option<Value>>>>,
+    series: BTreeMap<u32, SeriesBuffer>,
     rows: usize,
     bytes: usize,
     min_time: i64,
@@ -45,6 +45,40 @@ pub struct Buffer {
 }
 
 const ROW_OVERHEAD: usize = 64;
+
+/// The rows of one series, sorted by time. Appends (the common case) are O(1); an
+/// out-of-order point is inserted by binary search. Two small vectors instead of a tree
+/// keep a series with few buffered points cheap.
+#[derive(Debug, Default)]
+struct SeriesBuffer {
+    times: Vec<i64>,
+    values: Vec<Vec<Option<Value>>>,
+}
+
+impl SeriesBuffer {
+    /// The row at `time`, created empty if absent; the flag says it was created.
+    fn row(&mut self, time: i64) -> (&mut Vec<Option<Value>>, bool) {
+        if self.times.last().is_none_or(|last| *last < time) {
+            self.times.push(time);
+            self.values.push(Vec::new());
+            return (self.values.last_mut().expect("pushed"), true);
+        }
+        match self.times.binary_search(&time) {
+            Ok(i) => (&mut self.values[i], false),
+            Err(i) => {
+                self.times.insert(i, time);
+                self.values.insert(i, Vec::new());
+                (&mut self.values[i], true)
+            }
+        }
+    }
+
+    fn range(&self, range: TimeRange) -> impl Iterator<Item = (&i64, &Vec<Option<Value>>)> {
+        let lo = self.times.partition_point(|t| *t < range.min);
+        let hi = self.times.partition_point(|t| *t <= range.max);
+        self.times[lo..hi].iter().zip(&self.values[lo..hi])
+    }
+}
 
 impl Buffer {
     /// Adds or merges one row.
@@ -56,16 +90,11 @@ impl Buffer {
             self.min_time = self.min_time.min(time);
             self.max_time = self.max_time.max(time);
         }
-        let row = self
-            .series
-            .entry(series)
-            .or_default()
-            .entry(time)
-            .or_insert_with(|| {
-                self.rows += 1;
-                self.bytes += ROW_OVERHEAD;
-                Vec::new()
-            });
+        let (row, created) = self.series.entry(series).or_default().row(time);
+        if created {
+            self.rows += 1;
+            self.bytes += ROW_OVERHEAD;
+        }
         for (id, value) in fields {
             if row.len() <= id {
                 self.bytes += (id + 1 - row.len()) * 8;
@@ -117,7 +146,7 @@ impl Buffer {
             if series.is_some_and(|s| !s.contains(*sid)) {
                 continue;
             }
-            for (time, values) in points.range(range.min..=range.max) {
+            for (time, values) in points.range(range) {
                 out.series.push(*sid);
                 out.time.push(*time);
                 for (col, (id, _)) in out.columns.iter_mut().zip(fields) {
@@ -130,7 +159,10 @@ impl Buffer {
 
     /// The rows of one series, for segment writing.
     pub fn series_rows(&self, series: u32) -> impl Iterator<Item = (&i64, &Vec<Option<Value>>)> {
-        self.series.get(&series).into_iter().flat_map(|m| m.iter())
+        self.series
+            .get(&series)
+            .into_iter()
+            .flat_map(|m| m.times.iter().zip(&m.values))
     }
 }
 

@@ -209,7 +209,8 @@ impl TableSchema {
 #[derive(Debug, Default)]
 pub struct SeriesRegistry {
     keys: Vec<Arc<SeriesKey>>,
-    ids: HashMap<SeriesKey, u32>,
+    /// Shares the key allocations of `keys`.
+    ids: HashMap<Arc<SeriesKey>, u32>,
     /// tag=value → series ids.
     pub index: TagIndex,
 }
@@ -221,9 +222,10 @@ impl SeriesRegistry {
             return (*id, false);
         }
         let id = self.keys.len() as u32;
-        self.keys.push(Arc::new(key.clone()));
+        let key = Arc::new(key.clone());
+        self.keys.push(key.clone());
         self.ids.insert(key.clone(), id);
-        self.index.insert(id, key);
+        self.index.insert(id, &key);
         (id, true)
     }
 
