@@ -772,13 +772,15 @@ fn checkpoint(shared: &Shared, tx: &mpsc::Sender<Command>) -> Result<()> {
     Ok(())
 }
 
+/// Flushes when the buffers pass the size threshold (the WAL thread signals) or the flush
+/// interval has passed; wakes at least once a minute to enforce retention and compact.
 fn flush_loop(shared: Arc<Shared>, tx: mpsc::Sender<Command>, rx: mpsc::Receiver<bool>) {
-    // Wake at least once a minute: retention and compaction run after each flush.
-    let interval = Duration::from_secs(shared.config.flush_interval_secs.clamp(1, 60));
-    let mut last = Instant::now();
+    let flush_every = Duration::from_secs(shared.config.flush_interval_secs.max(1));
+    let wake_every = flush_every.min(Duration::from_secs(60));
+    let mut last_flush = Instant::now();
+    let mut last_wake = Instant::now();
     loop {
-        let wait = interval.saturating_sub(last.elapsed());
-        match rx.recv_timeout(wait) {
+        match rx.recv_timeout(wake_every.saturating_sub(last_wake.elapsed())) {
             Ok(_) | Err(mpsc::RecvTimeoutError::Timeout) => {}
             Err(mpsc::RecvTimeoutError::Disconnected) => return,
         }
@@ -786,17 +788,19 @@ fn flush_loop(shared: Arc<Shared>, tx: mpsc::Sender<Command>, rx: mpsc::Receiver
         if shared.closing.load(Ordering::SeqCst) {
             return;
         }
-        let due = last.elapsed() >= interval;
-        if !due
-            && shared.buffered_bytes.load(Ordering::Relaxed) < shared.config.flush_threshold_bytes
-        {
+        let full =
+            shared.buffered_bytes.load(Ordering::Relaxed) >= shared.config.flush_threshold_bytes;
+        if full || last_flush.elapsed() >= flush_every {
+            last_flush = Instant::now();
+            if let Err(e) = checkpoint(&shared, &tx) {
+                tracing::error!(error = %e, "flush failed; will retry");
+                continue;
+            }
+        }
+        if last_wake.elapsed() < wake_every && !full {
             continue;
         }
-        last = Instant::now();
-        if let Err(e) = checkpoint(&shared, &tx) {
-            tracing::error!(error = %e, "flush failed; will retry");
-            continue;
-        }
+        last_wake = Instant::now();
         let now = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(i64::MAX);
         if let Err(e) = enforce_retention(&shared, now) {
             tracing::error!(error = %e, "retention failed");
