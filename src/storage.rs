@@ -922,8 +922,9 @@ fn load_segments(shared: &Shared, dbs_dir: &Path) -> Result<u64> {
             for (order, path) in files {
                 match segment::Segment::open(&path, &mut st.registry) {
                     Ok(seg) => {
-                        for s in &seg.footer.series {
-                            for (k, _) in &s.tags {
+                        for sid in &seg.series_ids {
+                            let key = st.registry.key_arc(*sid);
+                            for (k, _) in key.iter() {
                                 st.schema.add_tag(k);
                             }
                         }

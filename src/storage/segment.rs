@@ -223,6 +223,10 @@ pub fn write(new: NewSegment<'_>, registry_ids: &[u32]) -> Result<Option<Segment
     drop(f);
     fs::rename(&tmp, &path).map_err(|e| Error::io("rename segment", &path, e))?;
     super::fsync_dir(dir)?;
+    let mut footer = footer;
+    for s in &mut footer.series {
+        s.tags = Vec::new();
+    }
     Ok(Some(Segment {
         path,
         series_ids: registry_ids.to_vec(),
@@ -284,12 +288,17 @@ pub fn read_footer(path: &Path) -> Result<(Footer, u64)> {
 impl Segment {
     /// Opens a segment and maps its series into `registry`.
     pub fn open(path: &Path, registry: &mut SeriesRegistry) -> Result<Segment> {
-        let (footer, file_len) = read_footer(path)?;
+        let (mut footer, file_len) = read_footer(path)?;
         let series_ids = footer
             .series
             .iter()
             .map(|s| registry.get_or_insert(&s.tags).0)
             .collect();
+        // The registry now holds the keys; a second copy per segment would cost memory
+        // per series.
+        for s in &mut footer.series {
+            s.tags = Vec::new();
+        }
         Ok(Segment {
             path: path.to_path_buf(),
             footer,
