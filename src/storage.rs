@@ -43,7 +43,7 @@ use parking_lot::{Mutex, RwLock};
 
 pub use buffer::TimeRange;
 pub use index::TagPredicate;
-pub use schema::{FieldType, Point, SchemaError, SeriesKey, TableSchema, Value};
+pub use schema::{FieldType, PackedKey, Point, SchemaError, SeriesKey, TableSchema, Value};
 pub use table::{ScanOutput, ScanRequest, Table};
 
 /// Errors of the storage engine.
@@ -924,7 +924,7 @@ fn load_segments(shared: &Shared, dbs_dir: &Path) -> Result<u64> {
                     Ok(seg) => {
                         for sid in &seg.series_ids {
                             let key = st.registry.key_arc(*sid);
-                            for (k, _) in key.iter() {
+                            for (k, _) in key.pairs() {
                                 st.schema.add_tag(k);
                             }
                         }

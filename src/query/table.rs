@@ -25,7 +25,7 @@ use datafusion::physical_plan::ExecutionPlan;
 use crate::storage::rows::{Column, Rows};
 use crate::storage::schema::TIME_COLUMN;
 use crate::storage::{
-    Database, Engine, FieldType, ScanRequest, SeriesKey, Table, TableSchema, TagPredicate,
+    Database, Engine, FieldType, PackedKey, ScanRequest, Table, TableSchema, TagPredicate,
     TimeRange,
 };
 
@@ -168,15 +168,9 @@ impl TableProvider for SundialTable {
     }
 }
 
-fn tag_value<'a>(key: &'a SeriesKey, tag: &str) -> Option<&'a str> {
-    key.binary_search_by(|(k, _)| k.as_str().cmp(tag))
-        .ok()
-        .map(|i| key[i].1.as_str())
-}
-
 fn to_batches(
     rows: &Rows,
-    keys: &[Arc<SeriesKey>],
+    keys: &[Arc<PackedKey>],
     kinds: &[ColumnKind],
     schema: &SchemaRef,
 ) -> Result<Vec<RecordBatch>> {
@@ -195,7 +189,7 @@ fn to_batches(
                 ColumnKind::Tag(tag) => Arc::new(
                     rows.series[start..end]
                         .iter()
-                        .map(|s| tag_value(&keys[*s as usize], tag))
+                        .map(|s| keys[*s as usize].get(tag))
                         .collect::<StringArray>(),
                 ),
                 ColumnKind::Field(..) => {

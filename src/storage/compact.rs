@@ -98,7 +98,7 @@ pub fn compact_partition(
         }
         ids.push(sid);
         series.push(SeriesRows {
-            key: keys[sid as usize].as_ref().clone(),
+            key: keys[sid as usize].to_key(),
             time: merged.time,
             columns: merged.columns,
         });

@@ -128,6 +128,8 @@ pub enum SchemaError {
     ReservedName,
     #[error("the same key '{0}' is used for a tag and a field")]
     TagAndField(String),
+    #[error("tag keys and values cannot contain NUL characters")]
+    NulInTag,
 }
 
 impl TableSchema {
@@ -145,9 +147,12 @@ impl TableSchema {
 
     /// Checks that `point` fits without changing anything.
     pub fn check(&self, point: &Point) -> Result<(), SchemaError> {
-        for (k, _) in &point.tags {
+        for (k, v) in &point.tags {
             if k == TIME_COLUMN {
                 return Err(SchemaError::ReservedName);
+            }
+            if k.contains('\0') || v.contains('\0') {
+                return Err(SchemaError::NulInTag);
             }
             if self.field_ids.contains_key(k) {
                 return Err(SchemaError::TagIsField(k.clone()));
@@ -205,12 +210,71 @@ impl TableSchema {
     }
 }
 
+/// A series key packed into one allocation, `k1 NUL v1 NUL k2 NUL v2` (tags sorted by
+/// key), so a registered series costs one small string instead of one per tag key and value.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct PackedKey(Box<str>);
+
+impl PackedKey {
+    pub fn new(key: &SeriesKey) -> PackedKey {
+        let mut s = String::with_capacity(key.iter().map(|(k, v)| k.len() + v.len() + 2).sum());
+        for (i, (k, v)) in key.iter().enumerate() {
+            if i > 0 {
+                s.push('\0');
+            }
+            s.push_str(k);
+            s.push('\0');
+            s.push_str(v);
+        }
+        PackedKey(s.into_boxed_str())
+    }
+
+    /// The (tag, value) pairs, sorted by tag.
+    pub fn pairs(&self) -> impl Iterator<Item = (&str, &str)> {
+        let mut parts = (!self.0.is_empty())
+            .then(|| self.0.split('\0'))
+            .into_iter()
+            .flatten();
+        std::iter::from_fn(move || Some((parts.next()?, parts.next()?)))
+    }
+
+    /// The value of one tag.
+    pub fn get(&self, tag: &str) -> Option<&str> {
+        self.pairs().find(|(k, _)| *k == tag).map(|(_, v)| v)
+    }
+
+    pub fn to_key(&self) -> SeriesKey {
+        self.pairs()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn matches(&self, key: &SeriesKey) -> bool {
+        let mut it = self.pairs();
+        key.iter()
+            .all(|(k, v)| it.next() == Some((k.as_str(), v.as_str())))
+            && it.next().is_none()
+    }
+}
+
+fn key_hash(key: &SeriesKey) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::hash::DefaultHasher::new();
+    for (k, v) in key {
+        k.hash(&mut h);
+        v.hash(&mut h);
+    }
+    h.finish()
+}
+
 /// Series key ↔ series id for one table.
 #[derive(Debug, Default)]
 pub struct SeriesRegistry {
-    keys: Vec<Arc<SeriesKey>>,
-    /// Shares the key allocations of `keys`.
-    ids: HashMap<Arc<SeriesKey>, u32>,
+    keys: Vec<Arc<PackedKey>>,
+    /// Hash of the key → id; keys are stored once, in `keys`.
+    ids: HashMap<u64, u32>,
+    /// Further ids whose keys share a hash with the one in `ids`.
+    collisions: HashMap<u64, Vec<u32>>,
     /// tag=value → series ids.
     pub index: TagIndex,
 }
@@ -218,27 +282,40 @@ pub struct SeriesRegistry {
 impl SeriesRegistry {
     /// The id of `key`, registering (and indexing) it if new; the flag says it was new.
     pub fn get_or_insert(&mut self, key: &SeriesKey) -> (u32, bool) {
-        if let Some(id) = self.ids.get(key) {
-            return (*id, false);
+        let h = key_hash(key);
+        if let Some(&id) = self.ids.get(&h) {
+            if self.keys[id as usize].matches(key) {
+                return (id, false);
+            }
+            if let Some(&id) = self
+                .collisions
+                .get(&h)
+                .and_then(|ids| ids.iter().find(|id| self.keys[**id as usize].matches(key)))
+            {
+                return (id, false);
+            }
         }
         let id = self.keys.len() as u32;
-        let key = Arc::new(key.clone());
-        self.keys.push(key.clone());
-        self.ids.insert(key.clone(), id);
-        self.index.insert(id, &key);
+        self.keys.push(Arc::new(PackedKey::new(key)));
+        if self.ids.contains_key(&h) {
+            self.collisions.entry(h).or_default().push(id);
+        } else {
+            self.ids.insert(h, id);
+        }
+        self.index.insert(id, key);
         (id, true)
     }
 
-    pub fn key(&self, id: u32) -> &SeriesKey {
+    pub fn key(&self, id: u32) -> &PackedKey {
         &self.keys[id as usize]
     }
 
-    pub fn key_arc(&self, id: u32) -> Arc<SeriesKey> {
+    pub fn key_arc(&self, id: u32) -> Arc<PackedKey> {
         self.keys[id as usize].clone()
     }
 
     /// All keys, indexed by series id.
-    pub fn keys(&self) -> Vec<Arc<SeriesKey>> {
+    pub fn keys(&self) -> Vec<Arc<PackedKey>> {
         self.keys.clone()
     }
 
@@ -248,5 +325,32 @@ impl SeriesRegistry {
 
     pub fn is_empty(&self) -> bool {
         self.keys.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn packed_keys_and_registry() {
+        let k = |pairs: &[(&str, &str)]| -> SeriesKey {
+            pairs
+                .iter()
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .collect()
+        };
+        let a = k(&[("dc", "eu"), ("host", "a b,c")]);
+        let p = PackedKey::new(&a);
+        assert_eq!(p.to_key(), a);
+        assert_eq!(p.get("host"), Some("a b,c"));
+        assert_eq!(p.get("nope"), None);
+        assert!(PackedKey::new(&Vec::new()).pairs().next().is_none());
+        let mut r = SeriesRegistry::default();
+        assert_eq!(r.get_or_insert(&a), (0, true));
+        assert_eq!(r.get_or_insert(&Vec::new()), (1, true));
+        assert_eq!(r.get_or_insert(&a), (0, false));
+        assert_eq!(r.get_or_insert(&k(&[("dc", "eu")])), (2, true));
+        assert_eq!(r.key(0).to_key(), a);
     }
 }

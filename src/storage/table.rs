@@ -12,7 +12,7 @@ use super::buffer::{Buffer, TimeRange};
 use super::index::TagPredicate;
 use super::meta::{ResolvedTombstone, apply_tombstones};
 use super::rows::{Column, Rows};
-use super::schema::{FieldType, Point, SeriesKey, SeriesRegistry, TableSchema};
+use super::schema::{FieldType, PackedKey, Point, SeriesRegistry, TableSchema};
 use super::segment::{self, NewSegment, Segment, SeriesRows};
 use super::{Result, Stats};
 
@@ -24,7 +24,7 @@ pub struct Frozen {
     pub buffer: Buffer,
     pub schema: TableSchema,
     /// Keys of the buffer's series, in ascending series id order.
-    pub keys: Vec<(u32, Arc<SeriesKey>)>,
+    pub keys: Vec<(u32, Arc<PackedKey>)>,
 }
 
 /// Mutable state of a table, behind one lock.
@@ -51,7 +51,7 @@ pub struct Table {
 pub struct ScanOutput {
     pub rows: Rows,
     /// Series id → its key (indexable by every id in `rows.series`).
-    pub keys: Vec<Arc<SeriesKey>>,
+    pub keys: Vec<Arc<PackedKey>>,
 }
 
 /// What a scan asks for.
@@ -160,7 +160,7 @@ impl Table {
                     current = Some((
                         p,
                         SeriesRows {
-                            key: key.as_ref().clone(),
+                            key: key.to_key(),
                             time: Vec::new(),
                             columns,
                         },
