@@ -297,10 +297,13 @@ impl SeriesRegistry {
         }
         let id = self.keys.len() as u32;
         self.keys.push(Arc::new(PackedKey::new(key)));
-        if self.ids.contains_key(&h) {
-            self.collisions.entry(h).or_default().push(id);
-        } else {
-            self.ids.insert(h, id);
+        match self.ids.entry(h) {
+            std::collections::hash_map::Entry::Occupied(_) => {
+                self.collisions.entry(h).or_default().push(id)
+            }
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert(id);
+            }
         }
         self.index.insert(id, key);
         (id, true)
