@@ -14,7 +14,6 @@ use datafusion_postgres::pgwire;
 use futures::Sink;
 use parking_lot::Mutex;
 use pgwire::api::auth::StartupHandler;
-use pgwire::api::auth::noop::NoopStartupHandler;
 use pgwire::api::cancel::DefaultCancelHandler;
 use pgwire::api::portal::{Format, Portal};
 use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
@@ -224,18 +223,26 @@ impl QueryParser for DispatchParser {
     }
 }
 
-/// Trust authentication (no passwords yet) that refuses unknown databases.
+/// Trust authentication (no passwords yet) that refuses unknown databases and announces
+/// the parameters drivers check: a PostgreSQL 16 `server_version` (SQLAlchemy, asyncpg and
+/// pgjdbc parse it), `DateStyle` `ISO, MDY`, `TimeZone` `UTC`, UTF8 encodings.
 pub struct Startup {
     services: Arc<Services>,
     connections: Arc<ConnectionManager>,
+    pids: pgwire::api::RandomPidSecretKeyGenerator,
 }
 
-struct Noop(Arc<ConnectionManager>);
+/// The `server_version` we announce: PostgreSQL's version first, then ours.
+pub fn server_version() -> String {
+    format!("16.6 (Sundial {})", env!("CARGO_PKG_VERSION"))
+}
 
-impl NoopStartupHandler for Noop {
-    fn connection_manager(&self) -> Option<Arc<ConnectionManager>> {
-        Some(self.0.clone())
-    }
+fn server_parameters() -> pgwire::api::auth::DefaultServerParameterProvider {
+    let mut p = pgwire::api::auth::DefaultServerParameterProvider::default();
+    p.server_version = server_version();
+    p.date_style = "ISO, MDY".to_string();
+    p.time_zone = "UTC".to_string();
+    p
 }
 
 #[async_trait]
@@ -250,6 +257,7 @@ impl StartupHandler for Startup {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
+        use pgwire::api::PidSecretKeyGenerator;
         if let PgWireFrontendMessage::Startup(ref startup) = message {
             let db = startup
                 .parameters
@@ -257,10 +265,21 @@ impl StartupHandler for Startup {
                 .cloned()
                 .unwrap_or_else(|| DEFAULT_DATABASE.to_string());
             self.services.get(&db)?;
+            pgwire::api::auth::protocol_negotiation(client, startup).await?;
+            pgwire::api::auth::save_startup_parameters_to_metadata(client, startup);
+            let (pid, secret) = self.pids.generate(client);
+            client.set_pid_and_secret_key(pid, secret.clone());
+            // Register for CancelRequest, as pgwire's own startup handlers do.
+            let (handle, guard) = self.connections.register(pid, secret);
+            client
+                .session_extensions()
+                .insert::<Arc<pgwire::api::ConnectionHandle>>(handle);
+            client
+                .session_extensions()
+                .insert::<pgwire::api::ConnectionGuard>(guard);
+            pgwire::api::auth::finish_authentication(client, &server_parameters()).await?;
         }
-        Noop(self.connections.clone())
-            .on_startup(client, message)
-            .await
+        Ok(())
     }
 }
 
@@ -339,6 +358,7 @@ impl Handlers {
             startup: Arc::new(Startup {
                 services,
                 connections: connections.clone(),
+                pids: Default::default(),
             }),
             cancel: Arc::new(DefaultCancelHandler::new(connections)),
         }

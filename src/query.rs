@@ -3,6 +3,7 @@
 //! `datafusion-pg-catalog`. Front ends reach SQL only through [`QueryEngine`].
 
 pub mod catalog;
+pub mod functions;
 pub mod statements;
 pub mod table;
 
@@ -118,6 +119,7 @@ impl QueryEngine {
             .build();
         let ctx = SessionContext::new_with_state(state);
         setup_pg_catalog(&ctx, db, EmptyContextProvider).map_err(|e| Error::DataFusion(*e))?;
+        functions::register(&ctx);
         let ctx = Arc::new(ctx);
         self.contexts
             .lock()

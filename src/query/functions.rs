@@ -1,0 +1,103 @@
+//! PostgreSQL functions that drivers call on their own: `version()` (SQLAlchemy parses
+//! it, so it must begin `PostgreSQL 16.x`) and `current_setting(name)` (Grafana reads
+//! `server_version_num` from it).
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, StringArray};
+use datafusion::arrow::datatypes::DataType;
+use datafusion::common::{DataFusionError, ScalarValue};
+use datafusion::logical_expr::{ColumnarValue, ScalarUDF, Volatility, create_udf};
+use datafusion::prelude::SessionContext;
+
+/// `version()`'s text.
+pub fn version_text() -> String {
+    format!(
+        "PostgreSQL 16.6 on {}-pc-linux-gnu, compiled by rustc, 64-bit (Sundial {})",
+        std::env::consts::ARCH,
+        env!("CARGO_PKG_VERSION")
+    )
+}
+
+/// Server-wide settings as `current_setting()` reports them.
+pub fn setting(name: &str) -> Option<String> {
+    Some(match name.to_ascii_lowercase().as_str() {
+        "server_version" => crate::pg::server_version(),
+        "server_version_num" => "160006".to_string(),
+        "server_encoding" | "client_encoding" => "UTF8".to_string(),
+        "timezone" => "UTC".to_string(),
+        "datestyle" => "ISO, MDY".to_string(),
+        "intervalstyle" => "postgres".to_string(),
+        "search_path" => "\"$user\", public".to_string(),
+        "standard_conforming_strings" | "integer_datetimes" => "on".to_string(),
+        "max_identifier_length" => "63".to_string(),
+        "transaction_isolation" | "default_transaction_isolation" => "read committed".to_string(),
+        "transaction_read_only" | "default_transaction_read_only" | "in_hot_standby" => {
+            "off".to_string()
+        }
+        "statement_timeout" => "0".to_string(),
+        "extra_float_digits" => "1".to_string(),
+        "application_name" => String::new(),
+        "is_superuser" => "on".to_string(),
+        _ => return None,
+    })
+}
+
+fn version_udf() -> ScalarUDF {
+    create_udf(
+        "version",
+        vec![],
+        DataType::Utf8,
+        Volatility::Stable,
+        Arc::new(|_args: &[ColumnarValue]| {
+            Ok(ColumnarValue::Scalar(ScalarValue::Utf8(Some(
+                version_text(),
+            ))))
+        }),
+    )
+}
+
+fn current_setting_udf() -> ScalarUDF {
+    create_udf(
+        "current_setting",
+        vec![DataType::Utf8],
+        DataType::Utf8,
+        Volatility::Stable,
+        Arc::new(|args: &[ColumnarValue]| {
+            let lookup = |name: &str| {
+                setting(name).ok_or_else(|| {
+                    DataFusionError::Plan(format!(
+                        "unrecognized configuration parameter \"{name}\""
+                    ))
+                })
+            };
+            match &args[0] {
+                ColumnarValue::Scalar(ScalarValue::Utf8(Some(name))) => Ok(ColumnarValue::Scalar(
+                    ScalarValue::Utf8(Some(lookup(name)?)),
+                )),
+                ColumnarValue::Scalar(_) => Ok(ColumnarValue::Scalar(ScalarValue::Utf8(None))),
+                ColumnarValue::Array(a) => {
+                    let names = a.as_any().downcast_ref::<StringArray>().ok_or_else(|| {
+                        DataFusionError::Plan("current_setting takes text".into())
+                    })?;
+                    let values: Vec<Option<String>> = (0..names.len())
+                        .map(|i| {
+                            if names.is_null(i) {
+                                Ok(None)
+                            } else {
+                                lookup(names.value(i)).map(Some)
+                            }
+                        })
+                        .collect::<Result<_, _>>()?;
+                    Ok(ColumnarValue::Array(Arc::new(StringArray::from(values))))
+                }
+            }
+        }),
+    )
+}
+
+/// Registers the functions (replacing DataFusion's own `version()`).
+pub fn register(ctx: &SessionContext) {
+    ctx.register_udf(version_udf());
+    ctx.register_udf(current_setting_udf());
+}
