@@ -84,6 +84,12 @@ impl TestServer {
         TestServer::start(&self.data_dir, &extra)
     }
 
+    /// `kill -9` and wait for the process to be gone.
+    pub fn kill(mut self) {
+        self.child.kill().expect("kill -9");
+        self.child.wait().unwrap();
+    }
+
     /// SIGTERM (graceful: flushes), then start again.
     pub fn restart(mut self) -> TestServer {
         self.terminate();
