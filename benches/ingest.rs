@@ -29,6 +29,18 @@ fn arg(name: &str, default: usize) -> usize {
         .unwrap_or(default)
 }
 
+fn rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        })
+        .unwrap_or(0.0)
+        / 1024.0
+}
+
 fn du(path: &Path) -> u64 {
     let m = std::fs::symlink_metadata(path).expect("metadata");
     if m.is_dir() {
@@ -115,6 +127,7 @@ fn main() {
             h.await.expect("join");
         }
         let secs = t.elapsed().as_secs_f64();
+        println!("process RSS after the load (server, client and generated data): {:.0} MB", rss_mb());
         println!(
             "ingest over HTTP: {:.0} lines/s, {:.0} values/s, {:.1} MB/s of line protocol ({secs:.1} s)",
             n_lines as f64 / secs,
