@@ -28,7 +28,7 @@ use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::query::{QueryEngine, statements};
+use crate::query::{QueryEngine, functions, statements};
 use crate::storage::DEFAULT_DATABASE;
 
 /// The statement type of `datafusion-postgres`' extended query handler.
@@ -118,7 +118,8 @@ impl SimpleQueryHandler for Dispatcher {
             return Ok(vec![self.execute_own(client, stmt).await?]);
         }
         let service = self.services.for_client(client)?;
-        SimpleQueryHandler::do_query(service.as_ref(), client, query).await
+        let query = functions::rewrite_show(query).unwrap_or_else(|| query.to_string());
+        SimpleQueryHandler::do_query(service.as_ref(), client, &query).await
     }
 }
 
@@ -198,7 +199,8 @@ impl QueryParser for DispatchParser {
             return Ok(Some((sql.to_string(), None)));
         }
         let service = self.services.for_client(client)?;
-        service.query_parser().parse_sql(client, sql, types).await
+        let sql = functions::rewrite_show(sql).unwrap_or_else(|| sql.to_string());
+        service.query_parser().parse_sql(client, &sql, types).await
     }
 
     fn get_parameter_types(&self, stmt: &Self::Statement) -> PgWireResult<Vec<Type>> {

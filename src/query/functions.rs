@@ -101,3 +101,73 @@ pub fn register(ctx: &SessionContext) {
     ctx.register_udf(version_udf());
     ctx.register_udf(current_setting_udf());
 }
+
+/// Server-wide settings that `SHOW` answers here (session settings such as `TimeZone` or
+/// `search_path` are left to the session hooks, which track `SET`).
+const SHOWN: &[&str] = &[
+    "server_version",
+    "server_version_num",
+    "server_encoding",
+    "transaction_isolation",
+    "default_transaction_isolation",
+    "transaction_read_only",
+    "default_transaction_read_only",
+    "standard_conforming_strings",
+    "integer_datetimes",
+    "max_identifier_length",
+    "is_superuser",
+    "in_hot_standby",
+];
+
+/// Rewrites `SHOW <server setting>` (and `SHOW TRANSACTION ISOLATION LEVEL`) to a query
+/// returning PostgreSQL's value, e.g. `read committed`, `16.6 (Sundial …)`.
+pub fn rewrite_show(sql: &str) -> Option<String> {
+    let text = sql.trim().trim_end_matches(';').trim();
+    text.get(..5).filter(|p| p.eq_ignore_ascii_case("show "))?;
+    let words: Vec<String> = text[5..]
+        .split_whitespace()
+        .map(str::to_ascii_lowercase)
+        .collect();
+    let name = match words
+        .iter()
+        .map(String::as_str)
+        .collect::<Vec<_>>()
+        .as_slice()
+    {
+        ["transaction", "isolation", "level"] => "transaction_isolation".to_string(),
+        [one] => one.trim_matches('"').to_string(),
+        _ => return None,
+    };
+    if !SHOWN.contains(&name.as_str()) {
+        return None;
+    }
+    let value = setting(&name)?;
+    Some(format!(
+        "SELECT '{}' AS \"{name}\"",
+        value.replace('\'', "''")
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn show_rewrites() {
+        assert_eq!(
+            rewrite_show("SHOW TRANSACTION ISOLATION LEVEL;").as_deref(),
+            Some("SELECT 'read committed' AS \"transaction_isolation\"")
+        );
+        assert!(
+            rewrite_show("show server_version_num")
+                .unwrap()
+                .contains("160006")
+        );
+        assert_eq!(
+            rewrite_show("SHOW TimeZone"),
+            None,
+            "session settings are the hooks' job"
+        );
+        assert_eq!(rewrite_show("SELECT 1"), None);
+    }
+}

@@ -27,6 +27,22 @@ async fn server_parameters_version_and_settings() {
             .await
             .is_err()
     );
+    // What SQLAlchemy and others ask with SHOW.
+    let iso = c
+        .simple_query("SHOW TRANSACTION ISOLATION LEVEL")
+        .await
+        .unwrap();
+    let value = iso.iter().find_map(|m| match m {
+        tokio_postgres::SimpleQueryMessage::Row(r) => r.get(0).map(str::to_string),
+        _ => None,
+    });
+    assert_eq!(value.as_deref(), Some("read committed"));
+    let v: String = c
+        .query_one("SHOW server_version_num", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(v, "160006");
     // An empty query and a comment-only query succeed without rows (EmptyQueryResponse).
     for q in [";", "-- ping"] {
         let msgs = c.simple_query(q).await.unwrap();
