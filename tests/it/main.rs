@@ -10,4 +10,5 @@ mod lifecycle;
 mod line_protocol;
 mod load;
 mod segments;
+mod slt;
 mod writes;
