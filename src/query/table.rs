@@ -196,9 +196,15 @@ fn to_batches(
                     let c = &rows.columns[field_col];
                     field_col += 1;
                     match c {
-                        Column::Float(v) => Arc::new(Float64Array::from(v[start..end].to_vec())),
-                        Column::Integer(v) => Arc::new(Int64Array::from(v[start..end].to_vec())),
-                        Column::UInteger(v) => Arc::new(UInt64Array::from(v[start..end].to_vec())),
+                        Column::Float(v) => {
+                            Arc::new(v[start..end].iter().copied().collect::<Float64Array>())
+                        }
+                        Column::Integer(v) => {
+                            Arc::new(v[start..end].iter().copied().collect::<Int64Array>())
+                        }
+                        Column::UInteger(v) => {
+                            Arc::new(v[start..end].iter().copied().collect::<UInt64Array>())
+                        }
                         Column::String(v) => Arc::new(
                             v[start..end]
                                 .iter()

@@ -93,6 +93,21 @@ impl Column {
         }
     }
 
+    /// Appends every row of `other` (same type; another type appends nulls).
+    pub fn append(&mut self, other: Column) {
+        match (self, other) {
+            (Column::Float(a), Column::Float(mut b)) => a.append(&mut b),
+            (Column::Integer(a), Column::Integer(mut b)) => a.append(&mut b),
+            (Column::UInteger(a), Column::UInteger(mut b)) => a.append(&mut b),
+            (Column::String(a), Column::String(mut b)) => a.append(&mut b),
+            (Column::Boolean(a), Column::Boolean(mut b)) => a.append(&mut b),
+            (a, b) => {
+                let n = b.len();
+                each_column!(a, v => v.extend(std::iter::repeat_n(None, n)))
+            }
+        }
+    }
+
     /// Appends the rows of `other` (same type) whose `keep` flag is set.
     pub fn append_masked(&mut self, other: Column, keep: &[bool]) {
         fn take<T>(dst: &mut Vec<Option<T>>, src: Vec<Option<T>>, keep: &[bool]) {

@@ -399,8 +399,16 @@ impl Segment {
                 None => columns.push(Column::nulls(*ty, rows)),
             }
         }
-        let whole = range.min <= meta.min_time && meta.max_time <= range.max;
-        let keep: Vec<bool> = time.iter().map(|t| whole || range.contains(*t)).collect();
+        if range.min <= meta.min_time && meta.max_time <= range.max {
+            // The whole block is in range: move the values over.
+            out.series.extend(std::iter::repeat_n(sid, time.len()));
+            out.time.extend_from_slice(&time);
+            for (dst, src) in out.columns.iter_mut().zip(columns) {
+                dst.append(src);
+            }
+            return Ok(bytes);
+        }
+        let keep: Vec<bool> = time.iter().map(|t| range.contains(*t)).collect();
         for (r, t) in time.iter().enumerate() {
             if keep[r] {
                 out.series.push(sid);
