@@ -4,6 +4,7 @@
 
 pub mod catalog;
 pub mod functions;
+pub mod information_schema;
 pub mod statements;
 pub mod table;
 
@@ -101,7 +102,8 @@ impl QueryEngine {
             return Ok(ctx.clone());
         }
         let config = SessionConfig::new()
-            .with_information_schema(true)
+            // Our own, PostgreSQL-shaped information_schema (see information_schema.rs).
+            .with_information_schema(false)
             .with_create_default_catalog_and_schema(false)
             .with_default_catalog_and_schema(db, "public");
         let catalogs = Arc::new(MemoryCatalogProviderList::new());

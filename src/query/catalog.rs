@@ -7,6 +7,7 @@ use async_trait::async_trait;
 use datafusion::catalog::{CatalogProvider, SchemaProvider, TableProvider};
 use datafusion::error::Result;
 
+use super::information_schema::InformationSchema;
 use super::table::SundialTable;
 use crate::storage::{Database, Engine};
 
@@ -32,7 +33,7 @@ impl DatabaseCatalog {
 
 impl CatalogProvider for DatabaseCatalog {
     fn schema_names(&self) -> Vec<String> {
-        let mut names = vec!["public".to_string()];
+        let mut names = vec!["public".to_string(), "information_schema".to_string()];
         names.extend(self.others.0.read().iter().map(|(n, _)| n.clone()));
         names
     }
@@ -40,6 +41,11 @@ impl CatalogProvider for DatabaseCatalog {
     fn schema(&self, name: &str) -> Option<Arc<dyn SchemaProvider>> {
         if name == "public" {
             return Some(self.public.clone());
+        }
+        if name == "information_schema" {
+            return Some(Arc::new(InformationSchema {
+                db: self.public.db.clone(),
+            }));
         }
         self.others
             .0

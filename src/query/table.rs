@@ -33,7 +33,7 @@ const BATCH_ROWS: usize = 8192;
 
 /// What a column of the Arrow schema is in storage terms.
 #[derive(Debug, Clone)]
-enum ColumnKind {
+pub(crate) enum ColumnKind {
     Time,
     Tag(String),
     Field(String, FieldType),
@@ -66,7 +66,7 @@ pub fn time_type() -> DataType {
     DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into()))
 }
 
-fn layout(schema: &TableSchema) -> (SchemaRef, Vec<ColumnKind>) {
+pub(crate) fn layout(schema: &TableSchema) -> (SchemaRef, Vec<ColumnKind>) {
     let mut tags = schema.tags.clone();
     tags.sort();
     let mut fields = schema.fields.clone();

@@ -54,3 +54,59 @@ async fn server_parameters_version_and_settings() {
         );
     }
 }
+
+/// information_schema in PostgreSQL's shape: what Grafana's query builder and ORMs read.
+#[tokio::test]
+async fn information_schema_uses_postgres_type_names() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path(), &[]);
+    let lp = "cpu,host=a usage=1.5,n=2i,u=3u,ok=t,msg=\"x\" 1\n";
+    assert_eq!(server.post("/write?db=g", lp).await.0, 204);
+    let c = server.pg("g").await;
+    let rows = c
+        .query(
+            "SELECT column_name, data_type, udt_name, ordinal_position, is_nullable \
+             FROM information_schema.columns WHERE table_schema = 'public' AND table_name = 'cpu' \
+             ORDER BY ordinal_position",
+            &[],
+        )
+        .await
+        .unwrap();
+    let got: Vec<(String, String, String, i32, String)> = rows
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4)))
+        .collect();
+    let want = [
+        ("time", "timestamp with time zone", "timestamptz", 1, "NO"),
+        ("host", "text", "text", 2, "YES"),
+        ("msg", "text", "text", 3, "YES"),
+        ("n", "bigint", "int8", 4, "YES"),
+        ("ok", "boolean", "bool", 5, "YES"),
+        ("u", "numeric", "numeric", 6, "YES"),
+        ("usage", "double precision", "float8", 7, "YES"),
+    ];
+    assert_eq!(got.len(), want.len());
+    for (g, w) in got.iter().zip(want) {
+        assert_eq!(
+            (g.0.as_str(), g.1.as_str(), g.2.as_str(), g.3, g.4.as_str()),
+            w
+        );
+    }
+    let tables = c
+        .query(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(tables.len(), 1);
+    assert_eq!(tables[0].get::<_, &str>(0), "cpu");
+    let schemas = server.psql(
+        "g",
+        "SELECT schema_name FROM information_schema.schemata ORDER BY 1",
+    );
+    assert!(schemas.contains("public"), "{schemas}");
+    // psql's own catalog commands still work, and do not list information_schema tables.
+    let dt = server.psql("g", "\\dt");
+    assert_eq!(dt.trim(), "public|cpu|table|postgres", "{dt}");
+}
