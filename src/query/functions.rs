@@ -96,10 +96,89 @@ fn current_setting_udf() -> ScalarUDF {
     )
 }
 
+/// PostgreSQL's `pg_size_pretty`: `10 bytes`, `12 kB`, `3 MB`, … (rounded halves up).
+pub fn size_pretty(bytes: i64) -> String {
+    let units = ["bytes", "kB", "MB", "GB", "TB", "PB"];
+    let mut size = bytes;
+    let mut unit = 0;
+    // PostgreSQL switches unit once the number would be >= 10 * 1024 of the next smaller.
+    while unit + 1 < units.len() && size.unsigned_abs() >= 10 * 1024 {
+        size = (size + if size < 0 { -512 } else { 512 }) / 1024;
+        unit += 1;
+    }
+    format!("{size} {}", units[unit])
+}
+
+fn pg_size_pretty_udf() -> ScalarUDF {
+    create_udf(
+        "pg_size_pretty",
+        vec![DataType::Int64],
+        DataType::Utf8,
+        Volatility::Immutable,
+        Arc::new(|args: &[ColumnarValue]| {
+            let arrays = ColumnarValue::values_to_arrays(args)?;
+            let sizes = datafusion::common::cast::as_int64_array(&arrays[0])?;
+            let out: StringArray = sizes.iter().map(|v| v.map(size_pretty)).collect();
+            Ok(ColumnarValue::Array(Arc::new(out)))
+        }),
+    )
+}
+
+/// A function of catalog objects that Sundial has no value for: answers NULL (psql's
+/// `\dt+`, `\d+` and `\df` call these).
+fn null_udf(name: &str, inputs: Vec<DataType>, output: DataType) -> ScalarUDF {
+    let out = output.clone();
+    create_udf(
+        name,
+        inputs,
+        output,
+        Volatility::Stable,
+        Arc::new(move |_args: &[ColumnarValue]| {
+            Ok(ColumnarValue::Scalar(ScalarValue::try_from(&out)?))
+        }),
+    )
+}
+
 /// Registers the functions (replacing DataFusion's own `version()`).
 pub fn register(ctx: &SessionContext) {
     ctx.register_udf(version_udf());
     ctx.register_udf(current_setting_udf());
+    ctx.register_udf(pg_size_pretty_udf());
+    ctx.register_udf(null_udf(
+        "pg_table_size",
+        vec![DataType::Int64],
+        DataType::Int64,
+    ));
+    ctx.register_udf(null_udf(
+        "obj_description",
+        vec![DataType::Int64, DataType::Utf8],
+        DataType::Utf8,
+    ));
+    ctx.register_udf(null_udf(
+        "col_description",
+        vec![DataType::Int64, DataType::Int64],
+        DataType::Utf8,
+    ));
+    ctx.register_udf(null_udf(
+        "pg_get_function_result",
+        vec![DataType::Int64],
+        DataType::Utf8,
+    ));
+    ctx.register_udf(null_udf(
+        "pg_get_function_arguments",
+        vec![DataType::Int64],
+        DataType::Utf8,
+    ));
+    // Every function is in the search path (there is no other schema with functions).
+    ctx.register_udf(create_udf(
+        "pg_function_is_visible",
+        vec![DataType::Int64],
+        DataType::Boolean,
+        Volatility::Stable,
+        Arc::new(|_args: &[ColumnarValue]| {
+            Ok(ColumnarValue::Scalar(ScalarValue::Boolean(Some(true))))
+        }),
+    ));
 }
 
 /// Server-wide settings that `SHOW` answers here (session settings such as `TimeZone` or
@@ -151,6 +230,14 @@ pub fn rewrite_show(sql: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sizes_print_like_postgres() {
+        assert_eq!(size_pretty(10), "10 bytes");
+        assert_eq!(size_pretty(10 * 1024 - 1), "10239 bytes");
+        assert_eq!(size_pretty(10 * 1024), "10 kB");
+        assert_eq!(size_pretty(123_456_789), "118 MB");
+    }
 
     #[test]
     fn show_rewrites() {

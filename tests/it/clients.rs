@@ -109,4 +109,14 @@ async fn information_schema_uses_postgres_type_names() {
     // psql's own catalog commands still work, and do not list information_schema tables.
     let dt = server.psql("g", "\\dt");
     assert_eq!(dt.trim(), "public|cpu|table|postgres", "{dt}");
+    let dt_plus = server.psql("g", "\\dt+");
+    assert!(
+        dt_plus.starts_with("public|cpu|table|postgres|permanent"),
+        "{dt_plus}"
+    );
+    let d = server.psql("g", "\\d cpu");
+    assert!(d.contains("usage|double precision"), "{d}");
+    server.psql("g", "\\df");
+    let dn = server.psql("g", "\\dn");
+    assert!(dn.contains("public"), "{dn}");
 }
