@@ -118,6 +118,27 @@ impl SimpleQueryHandler for Dispatcher {
             return Ok(vec![self.execute_own(client, stmt).await?]);
         }
         let service = self.services.for_client(client)?;
+        // A multi-statement query with some of our statements in it: run one at a time.
+        if let Some(parts) = statements::split(query).filter(|p| p.len() > 1)
+            && parts.iter().any(|p| statements::parse(p).is_some())
+        {
+            let mut responses = Vec::new();
+            for part in parts {
+                match statements::parse(&part) {
+                    Some(parsed) => {
+                        let stmt = parsed.map_err(|e| user_error("ERROR", e.code, e.message))?;
+                        responses.push(self.execute_own(client, stmt).await?);
+                    }
+                    None => {
+                        let part = functions::rewrite_show(&part).unwrap_or(part);
+                        responses.extend(
+                            SimpleQueryHandler::do_query(service.as_ref(), client, &part).await?,
+                        );
+                    }
+                }
+            }
+            return Ok(responses);
+        }
         let query = functions::rewrite_show(query).unwrap_or_else(|| query.to_string());
         SimpleQueryHandler::do_query(service.as_ref(), client, &query).await
     }

@@ -194,6 +194,7 @@ impl QueryEngine {
             S::Delete { table, where_sql } => {
                 self.delete(current, &table, where_sql.as_deref()).await
             }
+            S::NoOp { tag } => outcome(tag),
         }
     }
 

@@ -169,6 +169,8 @@ pub fn register(ctx: &SessionContext) {
         vec![DataType::Int64],
         DataType::Utf8,
     ));
+    // asyncpg's pool reset calls it; there are no advisory locks to release.
+    ctx.register_udf(null_udf("pg_advisory_unlock_all", vec![], DataType::Utf8));
     // Every function is in the search path (there is no other schema with functions).
     ctx.register_udf(create_udf(
         "pg_function_is_visible",

@@ -45,6 +45,13 @@ pub enum Statement {
         table: String,
         where_sql: Option<String>,
     },
+    /// Session and transaction statements drivers send that change nothing here (there are
+    /// no multi-statement transactions, cursors across statements, or notifications):
+    /// `SAVEPOINT`, `RELEASE`, `ROLLBACK TO`, `DISCARD ALL`, `RESET`, `CLOSE ALL`,
+    /// `UNLISTEN`, `DEALLOCATE`. Answered with PostgreSQL's command tag.
+    NoOp {
+        tag: &'static str,
+    },
 }
 
 /// Why a statement of ours is malformed (SQLSTATE 42601 or 22023).
@@ -211,10 +218,64 @@ pub fn parse(sql: &str) -> Option<Result<Statement, ParseError>> {
         }
     } else if c.keyword(Keyword::DELETE) {
         delete(&mut c, sql)
+    } else if let Some(tag) = no_op(&mut c) {
+        Ok(Statement::NoOp { tag })
     } else {
         return None;
     };
     Some(ours)
+}
+
+/// Recognizes the statements answered as no-ops (see [`Statement::NoOp`]).
+fn no_op(c: &mut Cursor) -> Option<&'static str> {
+    let start = c.pos;
+    let tag = if c.keyword(Keyword::SAVEPOINT) {
+        "SAVEPOINT"
+    } else if c.keyword(Keyword::RELEASE) {
+        "RELEASE"
+    } else if c.keyword(Keyword::ROLLBACK) && c.keyword(Keyword::TO) {
+        "ROLLBACK"
+    } else if c.keyword(Keyword::DISCARD) {
+        "DISCARD ALL"
+    } else if c.keyword(Keyword::RESET) {
+        "RESET"
+    } else if c.keyword(Keyword::CLOSE) && c.keyword(Keyword::ALL) {
+        "CLOSE CURSOR ALL"
+    } else if c.keyword(Keyword::UNLISTEN) {
+        "UNLISTEN"
+    } else if c.keyword(Keyword::DEALLOCATE) {
+        if c.keyword(Keyword::ALL) {
+            "DEALLOCATE ALL"
+        } else {
+            "DEALLOCATE"
+        }
+    } else {
+        c.pos = start;
+        return None;
+    };
+    Some(tag)
+}
+
+/// Splits a simple-protocol query string into statements at top-level semicolons
+/// (quotes and comments respected). `None` if it does not tokenize.
+pub fn split(sql: &str) -> Option<Vec<String>> {
+    let tokens = Tokenizer::new(&PostgreSqlDialect {}, sql).tokenize().ok()?;
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    for t in tokens {
+        if t == Token::SemiColon {
+            if !cur.trim().is_empty() {
+                out.push(std::mem::take(&mut cur));
+            }
+            cur.clear();
+        } else {
+            cur.push_str(&t.to_string());
+        }
+    }
+    if !cur.trim().is_empty() {
+        out.push(cur);
+    }
+    Some(out)
 }
 
 fn create_database(c: &mut Cursor) -> Result<Statement, ParseError> {
@@ -430,6 +491,32 @@ mod tests {
             }
         );
         assert!(parse("SELECT 1").is_none());
+        assert_eq!(p("SAVEPOINT sp1"), Statement::NoOp { tag: "SAVEPOINT" });
+        assert_eq!(
+            p("ROLLBACK TO SAVEPOINT sp1"),
+            Statement::NoOp { tag: "ROLLBACK" }
+        );
+        assert_eq!(
+            p("CLOSE ALL"),
+            Statement::NoOp {
+                tag: "CLOSE CURSOR ALL"
+            }
+        );
+        assert_eq!(p("UNLISTEN *"), Statement::NoOp { tag: "UNLISTEN" });
+        assert!(
+            parse("ROLLBACK").is_none(),
+            "plain transactions are the session hooks' job"
+        );
+        assert_eq!(
+            split("SELECT pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET ALL;")
+                .unwrap()
+                .len(),
+            4
+        );
+        assert_eq!(
+            split("SELECT ';'; SELECT 2").unwrap(),
+            vec!["SELECT ';'", " SELECT 2"]
+        );
         assert!(parse("CREATE TABLE t (a int)").is_none());
         assert_eq!(
             parse("ALTER TABLE t SET (ttl = 'soon')")

@@ -43,6 +43,13 @@ async fn server_parameters_version_and_settings() {
         .unwrap()
         .get(0);
     assert_eq!(v, "160006");
+    // asyncpg's pool reset and psycopg/SQLAlchemy savepoints are accepted.
+    c.simple_query("SELECT pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET ALL;")
+        .await
+        .unwrap();
+    c.batch_execute("BEGIN; SAVEPOINT sp; SELECT 1; RELEASE SAVEPOINT sp; SAVEPOINT sp2; ROLLBACK TO SAVEPOINT sp2; COMMIT")
+        .await
+        .unwrap();
     // An empty query and a comment-only query succeed without rows (EmptyQueryResponse).
     for q in [";", "-- ping"] {
         let msgs = c.simple_query(q).await.unwrap();
