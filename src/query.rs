@@ -11,7 +11,6 @@ pub mod table;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use datafusion::catalog::{CatalogProviderList, MemoryCatalogProviderList};
 use datafusion::execution::SessionStateBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use datafusion_postgres::datafusion_pg_catalog::pg_catalog::context::EmptyContextProvider;
@@ -106,14 +105,11 @@ impl QueryEngine {
             .with_information_schema(false)
             .with_create_default_catalog_and_schema(false)
             .with_default_catalog_and_schema(db, "public");
-        let catalogs = Arc::new(MemoryCatalogProviderList::new());
-        catalogs.register_catalog(
-            db.to_string(),
-            Arc::new(catalog::DatabaseCatalog::new(
-                database.clone(),
-                self.engine.clone(),
-            )),
-        );
+        let own = Arc::new(catalog::DatabaseCatalog::new(
+            database.clone(),
+            self.engine.clone(),
+        ));
+        let catalogs = Arc::new(catalog::DatabaseList::new(db, own, self.engine.clone()));
         let state = SessionStateBuilder::new()
             .with_config(config)
             .with_catalog_list(catalogs)

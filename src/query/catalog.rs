@@ -99,3 +99,48 @@ impl SchemaProvider for PublicSchema {
         self.db.table(name).is_some()
     }
 }
+
+/// The catalogs a session sees: its own database in full, and every other database as an
+/// empty catalog, so `pg_database` (psql's `\l`) lists them all while `pg_class` and name
+/// resolution only reach the connection's own tables.
+#[derive(Debug)]
+pub struct DatabaseList {
+    current: String,
+    catalog: Arc<DatabaseCatalog>,
+    engine: Arc<Engine>,
+}
+
+impl DatabaseList {
+    pub fn new(current: &str, catalog: Arc<DatabaseCatalog>, engine: Arc<Engine>) -> DatabaseList {
+        DatabaseList {
+            current: current.to_string(),
+            catalog,
+            engine,
+        }
+    }
+}
+
+impl datafusion::catalog::CatalogProviderList for DatabaseList {
+    fn register_catalog(
+        &self,
+        _name: String,
+        _catalog: Arc<dyn CatalogProvider>,
+    ) -> Option<Arc<dyn CatalogProvider>> {
+        // Databases come from storage; nothing else is registered.
+        None
+    }
+
+    fn catalog_names(&self) -> Vec<String> {
+        self.engine.database_names()
+    }
+
+    fn catalog(&self, name: &str) -> Option<Arc<dyn CatalogProvider>> {
+        if name == self.current {
+            Some(self.catalog.clone())
+        } else if self.engine.database(name).is_some() {
+            Some(Arc::new(datafusion::catalog::MemoryCatalogProvider::new()))
+        } else {
+            None
+        }
+    }
+}

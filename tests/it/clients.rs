@@ -126,4 +126,19 @@ async fn information_schema_uses_postgres_type_names() {
     server.psql("g", "\\df");
     let dn = server.psql("g", "\\dn");
     assert!(dn.contains("public"), "{dn}");
+    // \l lists every database; \dt still only this one's tables.
+    assert_eq!(server.post("/write?db=other", "mem v=1 1\n").await.0, 204);
+    let l = server.psql("g", "\\l");
+    for db in ["g|", "other|", "sundial|"] {
+        assert!(
+            l.lines().any(|line| line.starts_with(db)),
+            "{db} missing from {l}"
+        );
+    }
+    assert_eq!(server.psql("g", "\\dt").trim(), "public|cpu|table|postgres");
+    assert!(
+        c.query("SELECT * FROM other.public.mem", &[])
+            .await
+            .is_err()
+    );
 }
