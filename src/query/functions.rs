@@ -169,6 +169,15 @@ pub fn register(ctx: &SessionContext) {
         vec![DataType::Int64],
         DataType::Utf8,
     ));
+    // set_config(name, value, is_local) returns the value; settings are not kept per session
+    // yet, so this is accepted and answered as PostgreSQL does, without changing anything.
+    ctx.register_udf(create_udf(
+        "set_config",
+        vec![DataType::Utf8, DataType::Utf8, DataType::Boolean],
+        DataType::Utf8,
+        Volatility::Volatile,
+        Arc::new(|args: &[ColumnarValue]| Ok(args[1].clone())),
+    ));
     // asyncpg's pool reset calls it; there are no advisory locks to release.
     ctx.register_udf(null_udf("pg_advisory_unlock_all", vec![], DataType::Utf8));
     // Every function is in the search path (there is no other schema with functions).

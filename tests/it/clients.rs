@@ -43,6 +43,12 @@ async fn server_parameters_version_and_settings() {
         .unwrap()
         .get(0);
     assert_eq!(v, "160006");
+    let v: String = c
+        .query_one("SELECT set_config('TimeZone', 'UTC', false)", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(v, "UTC");
     // asyncpg's pool reset and psycopg/SQLAlchemy savepoints are accepted.
     c.simple_query("SELECT pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET ALL;")
         .await
