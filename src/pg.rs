@@ -90,6 +90,11 @@ impl Services {
     }
 }
 
+fn statement_error(e: impl Into<(&'static str, String)>) -> PgWireError {
+    let (code, message) = e.into();
+    user_error("ERROR", code, message)
+}
+
 fn user_error(severity: &str, code: &str, message: String) -> PgWireError {
     PgWireError::UserError(Box::new(ErrorInfo::new(
         severity.to_string(),
@@ -114,7 +119,7 @@ impl SimpleQueryHandler for Dispatcher {
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         if let Some(parsed) = statements::parse(query) {
-            let stmt = parsed.map_err(|e| user_error("ERROR", e.code, e.message))?;
+            let stmt = parsed.map_err(statement_error)?;
             return Ok(vec![self.execute_own(client, stmt).await?]);
         }
         let service = self.services.for_client(client)?;
@@ -126,7 +131,7 @@ impl SimpleQueryHandler for Dispatcher {
             for part in parts {
                 match statements::parse(&part) {
                     Some(parsed) => {
-                        let stmt = parsed.map_err(|e| user_error("ERROR", e.code, e.message))?;
+                        let stmt = parsed.map_err(statement_error)?;
                         responses.push(self.execute_own(client, stmt).await?);
                     }
                     None => {
@@ -169,7 +174,7 @@ impl ExtendedQueryHandler for Dispatcher {
         if portal.statement.statement.1.is_none()
             && let Some(parsed) = statements::parse(&portal.statement.statement.0)
         {
-            let stmt = parsed.map_err(|e| user_error("ERROR", e.code, e.message))?;
+            let stmt = parsed.map_err(statement_error)?;
             return self.execute_own(client, stmt).await;
         }
         let service = self.services.for_client(client)?;
@@ -188,7 +193,7 @@ impl Dispatcher {
             .query
             .execute(&database_of(client), stmt)
             .await
-            .map_err(|e| user_error("ERROR", e.code, e.message))?;
+            .map_err(statement_error)?;
         let mut tag = Tag::new(outcome.tag);
         if let Some(n) = outcome.rows {
             tag = tag.with_rows(n);
@@ -216,7 +221,7 @@ impl QueryParser for DispatchParser {
         C: ClientInfo + Unpin + Send + Sync,
     {
         if let Some(parsed) = statements::parse(sql) {
-            parsed.map_err(|e| user_error("ERROR", e.code, e.message))?;
+            parsed.map_err(statement_error)?;
             return Ok(Some((sql.to_string(), None)));
         }
         let service = self.services.for_client(client)?;

@@ -58,6 +58,12 @@ pub struct StatementError {
     pub message: String,
 }
 
+impl From<StatementError> for (&'static str, String) {
+    fn from(e: StatementError) -> Self {
+        (e.code, e.message)
+    }
+}
+
 fn fail(code: &'static str, message: impl Into<String>) -> StatementError {
     StatementError {
         code,
@@ -283,22 +289,10 @@ mod tests {
     use super::*;
     use crate::storage::{Point, StorageConfig, Value, WriteOptions};
 
-    /// SQL time predicates reach the scan as a time range and skip segments.
-    #[tokio::test]
-    async fn time_predicates_prune_segments() {
-        let dir = tempfile::tempdir().unwrap();
-        let engine = Engine::open(dir.path(), StorageConfig::default()).unwrap();
-        let hour = 3_600_000_000_000i64;
-        let base = 1_451_606_400_000_000_000i64; // 2016-01-01T00:00:00Z
-        for h in 0..4 {
-            let points = (0..60)
-                .map(|m| Point {
-                    table: "cpu".into(),
-                    tags: vec![("host".into(), "a".into())],
-                    fields: vec![("v".into(), Value::Integer(m))],
-                    time: base + h * hour + m * 60_000_000_000,
-                })
-                .collect();
+    /// An engine in `dir` holding `batches`, each written and then flushed to a segment.
+    async fn engine_with(dir: &std::path::Path, batches: Vec<Vec<Point>>) -> Arc<Engine> {
+        let engine = Engine::open(dir, StorageConfig::default()).unwrap();
+        for points in batches {
             let opts = WriteOptions {
                 accept_partial: true,
                 sync: false,
@@ -306,6 +300,28 @@ mod tests {
             engine.write("db", points, opts).await.unwrap();
             engine.flush().unwrap();
         }
+        engine
+    }
+
+    /// SQL time predicates reach the scan as a time range and skip segments.
+    #[tokio::test]
+    async fn time_predicates_prune_segments() {
+        let dir = tempfile::tempdir().unwrap();
+        let hour = 3_600_000_000_000i64;
+        let base = 1_451_606_400_000_000_000i64; // 2016-01-01T00:00:00Z
+        let batches = (0..4)
+            .map(|h| {
+                (0..60)
+                    .map(|m| Point {
+                        table: "cpu".into(),
+                        tags: vec![("host".into(), "a".into())],
+                        fields: vec![("v".into(), Value::Integer(m))],
+                        time: base + h * hour + m * 60_000_000_000,
+                    })
+                    .collect()
+            })
+            .collect();
+        let engine = engine_with(dir.path(), batches).await;
         let q = QueryEngine::new(engine.clone());
         let ctx = q.context("db").unwrap();
         let stats = engine.stats();
@@ -352,7 +368,6 @@ mod tests {
     #[tokio::test]
     async fn tag_predicates_read_only_matching_series() {
         let dir = tempfile::tempdir().unwrap();
-        let engine = Engine::open(dir.path(), StorageConfig::default()).unwrap();
         let points = (0..20)
             .flat_map(|h| {
                 (0..100).map(move |i| Point {
@@ -366,12 +381,7 @@ mod tests {
                 })
             })
             .collect();
-        let opts = WriteOptions {
-            accept_partial: true,
-            sync: false,
-        };
-        engine.write("db", points, opts).await.unwrap();
-        engine.flush().unwrap();
+        let engine = engine_with(dir.path(), vec![points]).await;
         let q = QueryEngine::new(engine.clone());
         let ctx = q.context("db").unwrap();
         let stats = engine.stats();

@@ -41,6 +41,8 @@ use std::time::{Duration, Instant};
 
 use parking_lot::{Mutex, RwLock};
 
+use crate::clock::{Clock, SystemClock};
+
 pub use buffer::TimeRange;
 pub use index::TagPredicate;
 pub use schema::{FieldType, PackedKey, Point, SchemaError, SeriesKey, TableSchema, Value};
@@ -561,18 +563,12 @@ impl Shared {
             return;
         }
         let database = self.database_or_create(db);
-        let mut last: Option<(&str, Arc<Table>)> = None;
-        for p in points {
-            let table = match &last {
-                Some((name, t)) if *name == p.table => t.clone(),
-                _ => {
-                    let t = database.table_or_create(&p.table);
-                    last = Some((p.table.as_str(), t.clone()));
-                    t
-                }
-            };
+        // Only this (WAL) thread changes schemas, and `check` validated every point
+        // against the schema these extensions produce: no need to check again.
+        for run in points.chunk_by(|a, b| a.table == b.table) {
+            let table = database.table_or_create(&run[0].table);
             let mut st = table.state.write();
-            if st.schema.check(p).is_ok() {
+            for p in run {
                 st.schema.extend(p);
             }
         }
@@ -584,17 +580,10 @@ impl Shared {
             return;
         }
         let database = self.database_or_create(db);
-        let mut i = 0;
-        let mut grown = 0;
-        while i < points.len() {
-            let name = &points[i].table;
-            let mut j = i + 1;
-            while j < points.len() && &points[j].table == name {
-                j += 1;
-            }
-            grown += database.table_or_create(name).apply(&points[i..j]);
-            i = j;
-        }
+        let grown: usize = points
+            .chunk_by(|a, b| a.table == b.table)
+            .map(|run| database.table_or_create(&run[0].table).apply(run))
+            .sum();
         let total = self.buffered_bytes.fetch_add(grown, Ordering::Relaxed) + grown;
         if total >= self.config.flush_threshold_bytes
             && let Some(tx) = self.flush_tx.lock().as_ref()
@@ -801,7 +790,7 @@ fn flush_loop(shared: Arc<Shared>, tx: mpsc::Sender<Command>, rx: mpsc::Receiver
             continue;
         }
         last_wake = Instant::now();
-        let now = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(i64::MAX);
+        let now = SystemClock.now_nanos();
         if let Err(e) = enforce_retention(&shared, now) {
             tracing::error!(error = %e, "retention failed");
         }

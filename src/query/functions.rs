@@ -43,20 +43,6 @@ pub fn setting(name: &str) -> Option<String> {
     })
 }
 
-fn version_udf() -> ScalarUDF {
-    create_udf(
-        "version",
-        vec![],
-        DataType::Utf8,
-        Volatility::Stable,
-        Arc::new(|_args: &[ColumnarValue]| {
-            Ok(ColumnarValue::Scalar(ScalarValue::Utf8(Some(
-                version_text(),
-            ))))
-        }),
-    )
-}
-
 fn current_setting_udf() -> ScalarUDF {
     create_udf(
         "current_setting",
@@ -124,24 +110,33 @@ fn pg_size_pretty_udf() -> ScalarUDF {
     )
 }
 
-/// A function of catalog objects that Sundial has no value for: answers NULL (psql's
-/// `\dt+`, `\d+` and `\df` call these).
-fn null_udf(name: &str, inputs: Vec<DataType>, output: DataType) -> ScalarUDF {
-    let out = output.clone();
+/// A function that always answers `value` (of `value`'s type), whatever its arguments.
+fn const_udf(name: &str, inputs: Vec<DataType>, value: ScalarValue) -> ScalarUDF {
+    let output = value.data_type();
     create_udf(
         name,
         inputs,
         output,
         Volatility::Stable,
-        Arc::new(move |_args: &[ColumnarValue]| {
-            Ok(ColumnarValue::Scalar(ScalarValue::try_from(&out)?))
-        }),
+        Arc::new(move |_args: &[ColumnarValue]| Ok(ColumnarValue::Scalar(value.clone()))),
     )
+}
+
+/// A function of catalog objects that Sundial has no value for: answers NULL (psql's
+/// `\dt+`, `\d+` and `\df` call these).
+fn null_udf(name: &str, inputs: Vec<DataType>, output: DataType) -> ScalarUDF {
+    let null =
+        ScalarValue::try_from(&output).expect("a typed null exists for every type used here");
+    const_udf(name, inputs, null)
 }
 
 /// Registers the functions (replacing DataFusion's own `version()`).
 pub fn register(ctx: &SessionContext) {
-    ctx.register_udf(version_udf());
+    ctx.register_udf(const_udf(
+        "version",
+        vec![],
+        ScalarValue::Utf8(Some(version_text())),
+    ));
     ctx.register_udf(current_setting_udf());
     ctx.register_udf(pg_size_pretty_udf());
     ctx.register_udf(null_udf(
@@ -181,14 +176,10 @@ pub fn register(ctx: &SessionContext) {
     // asyncpg's pool reset calls it; there are no advisory locks to release.
     ctx.register_udf(null_udf("pg_advisory_unlock_all", vec![], DataType::Utf8));
     // Every function is in the search path (there is no other schema with functions).
-    ctx.register_udf(create_udf(
+    ctx.register_udf(const_udf(
         "pg_function_is_visible",
         vec![DataType::Int64],
-        DataType::Boolean,
-        Volatility::Stable,
-        Arc::new(|_args: &[ColumnarValue]| {
-            Ok(ColumnarValue::Scalar(ScalarValue::Boolean(Some(true))))
-        }),
+        ScalarValue::Boolean(Some(true)),
     ));
 }
 

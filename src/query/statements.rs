@@ -62,6 +62,12 @@ pub struct ParseError {
     pub message: String,
 }
 
+impl From<ParseError> for (&'static str, String) {
+    fn from(e: ParseError) -> Self {
+        (e.code, e.message)
+    }
+}
+
 fn syntax(message: impl Into<String>) -> ParseError {
     ParseError {
         code: "42601",

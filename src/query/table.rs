@@ -22,6 +22,7 @@ use datafusion::logical_expr::{
 };
 use datafusion::physical_plan::ExecutionPlan;
 
+use crate::clock::{Clock, SystemClock};
 use crate::storage::rows::{Column, Rows};
 use crate::storage::schema::TIME_COLUMN;
 use crate::storage::{
@@ -122,7 +123,7 @@ impl TableProvider for SundialTable {
         _limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
         let mut range = time_range(filters);
-        let now = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(i64::MAX);
+        let now = SystemClock.now_nanos();
         if let Some(cutoff) = self.db.retention_cutoff(&self.table, now) {
             range.min = range.min.max(cutoff);
         }

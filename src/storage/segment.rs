@@ -477,6 +477,21 @@ mod tests {
         (fields, vec![a, b])
     }
 
+    /// Writes the fixture content as segment `seq` in `dir`.
+    fn write_fixture(dir: &Path, seq: u64) -> Segment {
+        let (fields, series) = fixture();
+        let new = NewSegment {
+            dir,
+            seq,
+            generation: 0,
+            partition: 0,
+            fields,
+            series,
+            replaces: Vec::new(),
+        };
+        write(new, &[0, 1]).unwrap().unwrap()
+    }
+
     /// A segment written by format v1 must stay readable: this reads a file committed to
     /// the repository. Set `SUNDIAL_REGENERATE_FIXTURES=1` to rewrite it (only when the
     /// format version changes, keeping the old file for the old version's reader).
@@ -487,16 +502,7 @@ mod tests {
         let (fields, series) = fixture();
         if std::env::var_os("SUNDIAL_REGENERATE_FIXTURES").is_some() {
             let tmp = tempfile::tempdir().unwrap();
-            let new = NewSegment {
-                dir: tmp.path(),
-                seq: 7,
-                generation: 0,
-                partition: 0,
-                fields: fields.clone(),
-                series,
-                replaces: Vec::new(),
-            };
-            let seg = write(new, &[0, 1]).unwrap().unwrap();
+            let seg = write_fixture(tmp.path(), 7);
             std::fs::copy(&seg.path, &path).unwrap();
             return;
         }
@@ -539,17 +545,8 @@ mod tests {
     #[test]
     fn corruption_is_detected() {
         let tmp = tempfile::tempdir().unwrap();
-        let (fields, series) = fixture();
-        let new = NewSegment {
-            dir: tmp.path(),
-            seq: 1,
-            generation: 0,
-            partition: 0,
-            fields: fields.clone(),
-            series,
-            replaces: Vec::new(),
-        };
-        let seg = write(new, &[0, 1]).unwrap().unwrap();
+        let (fields, _) = fixture();
+        let seg = write_fixture(tmp.path(), 1);
         let mut data = std::fs::read(&seg.path).unwrap();
         data[20] ^= 0x55; // inside the first block
         std::fs::write(&seg.path, &data).unwrap();
