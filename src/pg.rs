@@ -28,7 +28,24 @@ use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use crate::query::{QueryEngine, functions, statements};
+use datafusion::arrow::datatypes::{DataType, Field, Schema};
+use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
+use datafusion::common::{ParamValues, ToDFSchema};
+use datafusion::logical_expr::{Expr, LogicalPlan};
+use datafusion::prelude::SessionContext;
+use datafusion::sql::parser::Statement as DfStatement;
+use datafusion::sql::sqlparser::ast::Statement as SqlStatement;
+use datafusion_postgres::QueryHook;
+use datafusion_postgres::arrow_pg;
+use datafusion_postgres::datafusion_pg_catalog::sql::PostgresCompatibilityParser;
+use futures::SinkExt;
+use pgwire::messages::startup::ParameterStatus;
+
+use crate::query::{QueryEngine, statements};
+
+pub mod encode;
+pub mod rewrite;
+pub mod session;
 use crate::storage::DEFAULT_DATABASE;
 
 /// The statement type of `datafusion-postgres`' extended query handler.
@@ -64,7 +81,7 @@ struct Services {
 }
 
 impl Services {
-    fn get(&self, db: &str) -> PgWireResult<Arc<DfSessionService>> {
+    fn get(&self, db: &str) -> PgWireResult<ServiceEntry> {
         let ctx = self.query.context(db).map_err(|e| match e {
             crate::query::Error::UnknownDatabase { .. } => {
                 user_error("FATAL", "3D000", e.to_string())
@@ -75,17 +92,14 @@ impl Services {
         if let Some((c, s)) = by_db.get(db)
             && Arc::ptr_eq(c, &ctx)
         {
-            return Ok(s.clone());
+            return Ok((c.clone(), s.clone()));
         }
         let service = Arc::new(DfSessionService::new(ctx.clone()));
-        by_db.insert(db.to_string(), (ctx, service.clone()));
-        Ok(service)
+        by_db.insert(db.to_string(), (ctx.clone(), service.clone()));
+        Ok((ctx, service))
     }
 
-    fn for_client<C: ClientInfo + ?Sized>(
-        &self,
-        client: &C,
-    ) -> PgWireResult<Arc<DfSessionService>> {
+    fn for_client<C: ClientInfo + ?Sized>(&self, client: &C) -> PgWireResult<ServiceEntry> {
         self.get(&database_of(client))
     }
 }
@@ -103,10 +117,102 @@ fn user_error(severity: &str, code: &str, message: String) -> PgWireError {
     )))
 }
 
-/// Routes each query to the service of the connection's database.
+/// The hooks of `datafusion-postgres` that Sundial keeps: transactions (BEGIN/COMMIT/
+/// ROLLBACK with the transaction status drivers track) and cursors (DECLARE/FETCH/CLOSE).
+/// `SET`/`SHOW` are [`session`]'s, because the library's hook writes some settings into the
+/// DataFusion context that all connections of a database share.
+fn hooks() -> Vec<Arc<dyn QueryHook>> {
+    vec![
+        Arc::new(datafusion_postgres::hooks::cursor::CursorStatementHook),
+        Arc::new(datafusion_postgres::hooks::transactions::TransactionStatementHook),
+    ]
+}
+
+fn api_error(e: impl std::error::Error + Send + Sync + 'static) -> PgWireError {
+    PgWireError::ApiError(Box::new(e))
+}
+
+/// Sends `ParameterStatus` for settings that changed.
+async fn report<C>(client: &mut C, reports: Vec<(String, String)>) -> PgWireResult<()>
+where
+    C: Sink<PgWireBackendMessage> + Unpin + Send,
+    PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+{
+    for (name, value) in reports {
+        client
+            .send(PgWireBackendMessage::ParameterStatus(ParameterStatus::new(
+                name, value,
+            )))
+            .await?;
+    }
+    Ok(())
+}
+
+/// Applies `set_config()` calls found by the rewrite.
+async fn apply_set_config<C>(client: &mut C, changes: Vec<(String, String)>) -> PgWireResult<()>
+where
+    C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send,
+    PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+{
+    let mut reports = Vec::new();
+    for (name, value) in changes {
+        reports.extend(session::set(client, &name, &value)?);
+    }
+    report(client, reports).await
+}
+
+/// Runs a plan and streams its result in the session's output forms.
+async fn execute_plan<C: ClientInfo + ?Sized>(
+    client: &C,
+    ctx: &SessionContext,
+    plan: LogicalPlan,
+    format: &Format,
+) -> PgWireResult<Response> {
+    let deadline = session::statement_timeout(client).map(|d| tokio::time::Instant::now() + d);
+    let start = async {
+        let df = ctx.execute_logical_plan(plan).await.map_err(api_error)?;
+        let schema = df.schema().as_arrow().clone();
+        let stream = df.execute_stream().await.map_err(api_error)?;
+        Ok::<_, PgWireError>((schema, stream))
+    };
+    let (schema, stream) = match deadline {
+        Some(deadline) => tokio::time::timeout_at(deadline, start)
+            .await
+            .map_err(|_| encode::statement_timeout())??,
+        None => start.await?,
+    };
+    let response = encode::query_response(
+        &schema,
+        stream,
+        format,
+        session::output_options(client),
+        deadline,
+    )?;
+    Ok(Response::Query(response))
+}
+
+/// A plan with no rows whose columns are all text (Describe of `SHOW`, `SET`, …).
+fn text_plan(columns: &[String]) -> PgWireResult<LogicalPlan> {
+    let schema = Schema::new(
+        columns
+            .iter()
+            .map(|c| Field::new(c, DataType::Utf8, true))
+            .collect::<Vec<_>>(),
+    );
+    let schema = schema.to_dfschema().map_err(api_error)?;
+    Ok(LogicalPlan::EmptyRelation(
+        datafusion::logical_expr::EmptyRelation {
+            produce_one_row: false,
+            schema: Arc::new(schema),
+        },
+    ))
+}
+
+/// Routes each query to the context of the connection's database and runs it there.
 pub struct Dispatcher {
     services: Arc<Services>,
     parser: Arc<DispatchParser>,
+    hooks: Vec<Arc<dyn QueryHook>>,
 }
 
 #[async_trait]
@@ -118,34 +224,55 @@ impl SimpleQueryHandler for Dispatcher {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
-        if let Some(parsed) = statements::parse(query) {
-            let stmt = parsed.map_err(statement_error)?;
-            return Ok(vec![self.execute_own(client, stmt).await?]);
-        }
-        let service = self.services.for_client(client)?;
-        // A multi-statement query with some of our statements in it: run one at a time.
-        if let Some(parts) = statements::split(query).filter(|p| p.len() > 1)
-            && parts.iter().any(|p| statements::parse(p).is_some())
-        {
-            let mut responses = Vec::new();
-            for part in parts {
-                match statements::parse(&part) {
-                    Some(parsed) => {
-                        let stmt = parsed.map_err(statement_error)?;
-                        responses.push(self.execute_own(client, stmt).await?);
-                    }
-                    None => {
-                        let part = functions::rewrite_show(&part).unwrap_or(part);
-                        responses.extend(
-                            SimpleQueryHandler::do_query(service.as_ref(), client, &part).await?,
-                        );
-                    }
-                }
+        let parts = statements::split(query).unwrap_or_else(|| vec![query.to_string()]);
+        let mut responses = Vec::new();
+        for part in parts {
+            if let Some(parsed) = statements::parse(&part) {
+                let stmt = parsed.map_err(statement_error)?;
+                responses.push(self.execute_own(client, stmt).await?);
+                continue;
             }
-            return Ok(responses);
+            let parsed = self.parser.sql.parse(&part).map_err(api_error)?;
+            for stmt in parsed {
+                responses.push(self.run_simple(client, stmt).await?);
+            }
         }
-        let query = functions::rewrite_show(query).unwrap_or_else(|| query.to_string());
-        SimpleQueryHandler::do_query(service.as_ref(), client, &query).await
+        if responses.is_empty() {
+            // `;` or a comment-only query.
+            responses.push(Response::EmptyQuery);
+        }
+        Ok(responses)
+    }
+}
+
+impl Dispatcher {
+    /// One parsed statement of a simple query.
+    async fn run_simple<C>(&self, client: &mut C, mut stmt: SqlStatement) -> PgWireResult<Response>
+    where
+        C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::PortalStore: PortalStore,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        if let Some(outcome) = session::execute(client, &stmt, &Format::UnifiedText) {
+            let outcome = outcome?;
+            report(client, outcome.reports).await?;
+            return Ok(outcome.response);
+        }
+        let (ctx, _) = self.services.for_client(client)?;
+        for hook in &self.hooks {
+            if let Some(result) = hook.handle_simple_query(&stmt, &ctx, client).await {
+                return result;
+            }
+        }
+        let changes = rewrite::rewrite(&mut stmt, &|name| session::get(client, name));
+        apply_set_config(client, changes).await?;
+        let plan = ctx
+            .state()
+            .statement_to_plan(DfStatement::Statement(Box::new(stmt)))
+            .await
+            .map_err(api_error)?;
+        execute_plan(client, &ctx, plan, &Format::UnifiedText).await
     }
 }
 
@@ -162,7 +289,7 @@ impl ExtendedQueryHandler for Dispatcher {
         &self,
         client: &mut C,
         portal: &Portal<Self::Statement>,
-        max_rows: usize,
+        _max_rows: usize,
     ) -> PgWireResult<Response>
     where
         C: ClientInfo + ClientPortalStore + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
@@ -170,16 +297,86 @@ impl ExtendedQueryHandler for Dispatcher {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
+        let (sql, parsed) = &portal.statement.statement;
         // Our own statements are parsed into a statement without a plan (see DispatchParser).
-        if portal.statement.statement.1.is_none()
-            && let Some(parsed) = statements::parse(&portal.statement.statement.0)
-        {
-            let stmt = parsed.map_err(statement_error)?;
-            return self.execute_own(client, stmt).await;
+        let Some((stmt, plan)) = parsed else {
+            if let Some(parsed) = statements::parse(sql) {
+                let stmt = parsed.map_err(statement_error)?;
+                return self.execute_own(client, stmt).await;
+            }
+            return Ok(Response::EmptyQuery);
+        };
+        if let Some(outcome) = session::execute(client, stmt, &portal.result_column_format) {
+            let outcome = outcome?;
+            report(client, outcome.reports).await?;
+            return Ok(outcome.response);
         }
-        let service = self.services.for_client(client)?;
-        ExtendedQueryHandler::do_query(service.as_ref(), client, portal, max_rows).await
+        let (ctx, service) = self.services.for_client(client)?;
+        let no_params = ParamValues::List(Vec::new());
+        for hook in &self.hooks {
+            if let Some(result) = hook
+                .handle_extended_query(stmt, plan, &no_params, &ctx, client)
+                .await
+            {
+                return result;
+            }
+        }
+        // set_config() changes the session when the statement runs, not when it is parsed.
+        if sql.to_ascii_lowercase().contains("set_config")
+            && let Ok(mut again) = self.parser.sql.parse(sql)
+            && let Some(first) = again.first_mut()
+        {
+            let changes = rewrite::rewrite(first, &|name| session::get(client, name));
+            apply_set_config(client, changes).await?;
+        }
+        let params = parameters(&service, portal, plan)?;
+        let plan = plan
+            .clone()
+            .replace_params_with_values(&params)
+            .map_err(api_error)?;
+        execute_plan(client, &ctx, plan, &portal.result_column_format).await
     }
+}
+
+/// The values bound to a portal, decoded with the types the plan needs.
+fn parameters(
+    service: &DfSessionService,
+    portal: &Portal<Statement>,
+    plan: &LogicalPlan,
+) -> PgWireResult<ParamValues> {
+    let mut inferred = plan.get_parameter_types().map_err(api_error)?;
+    // `$1::timestamptz`: DataFusion leaves the placeholder untyped; the cast names it.
+    if inferred.values().any(Option::is_none) {
+        let _ = plan.apply(|node| {
+            for expr in node.expressions() {
+                let _ = expr.apply(|e| {
+                    if let Expr::Cast(cast) = e
+                        && let Expr::Placeholder(ph) = cast.expr.as_ref()
+                        && let Some(slot @ None) = inferred.get_mut(&ph.id)
+                    {
+                        *slot = Some(cast.field.data_type().clone());
+                    }
+                    Ok(TreeNodeRecursion::Continue)
+                });
+            }
+            Ok(TreeNodeRecursion::Continue)
+        });
+    }
+    let mut ordered: Vec<(u32, Option<DataType>)> = inferred
+        .into_iter()
+        .map(|(id, t)| (id.trim_start_matches('$').parse().unwrap_or(u32::MAX), t))
+        .collect();
+    ordered.sort_by_key(|(n, _)| *n);
+    let wire = service
+        .query_parser()
+        .get_parameter_types(&portal.statement.statement)?;
+    let inferred_refs: Vec<Option<&DataType>> = ordered.iter().map(|(_, t)| t.as_ref()).collect();
+    let wire_refs: Vec<Option<&Type>> = wire.iter().map(Some).collect();
+    arrow_pg::datatypes::df::deserialize_parameters_with_server_types(
+        portal,
+        &inferred_refs,
+        &wire_refs,
+    )
 }
 
 impl Dispatcher {
@@ -205,6 +402,8 @@ impl Dispatcher {
 /// Parses with the parser of the connection's database.
 pub struct DispatchParser {
     services: Arc<Services>,
+    sql: PostgresCompatibilityParser,
+    hooks: Vec<Arc<dyn QueryHook>>,
 }
 
 #[async_trait]
@@ -215,7 +414,7 @@ impl QueryParser for DispatchParser {
         &self,
         client: &C,
         sql: &str,
-        types: &[Option<Type>],
+        _types: &[Option<Type>],
     ) -> PgWireResult<Option<Self::Statement>>
     where
         C: ClientInfo + Unpin + Send + Sync,
@@ -224,9 +423,27 @@ impl QueryParser for DispatchParser {
             parsed.map_err(statement_error)?;
             return Ok(Some((sql.to_string(), None)));
         }
-        let service = self.services.for_client(client)?;
-        let sql = functions::rewrite_show(sql).unwrap_or_else(|| sql.to_string());
-        service.query_parser().parse_sql(client, &sql, types).await
+        let mut parsed = self.sql.parse(sql).map_err(api_error)?;
+        if parsed.is_empty() {
+            return Ok(None);
+        }
+        let mut stmt = parsed.remove(0);
+        if let Some(columns) = session::describe(&stmt) {
+            return Ok(Some((sql.to_string(), Some((stmt, text_plan(&columns)?)))));
+        }
+        let (ctx, _) = self.services.for_client(client)?;
+        for hook in &self.hooks {
+            if let Some(plan) = hook.handle_extended_parse_query(&stmt, &ctx, client).await {
+                return Ok(Some((sql.to_string(), Some((stmt, plan?)))));
+            }
+        }
+        rewrite::rewrite(&mut stmt, &|name| session::get(client, name));
+        let plan = ctx
+            .state()
+            .statement_to_plan(DfStatement::Statement(Box::new(stmt.clone())))
+            .await
+            .map_err(api_error)?;
+        Ok(Some((sql.to_string(), Some((stmt, plan)))))
     }
 
     fn get_parameter_types(&self, stmt: &Self::Statement) -> PgWireResult<Vec<Type>> {
@@ -235,6 +452,7 @@ impl QueryParser for DispatchParser {
         }
         self.services
             .get(DEFAULT_DATABASE)?
+            .1
             .query_parser()
             .get_parameter_types(stmt)
     }
@@ -244,10 +462,16 @@ impl QueryParser for DispatchParser {
         stmt: &Self::Statement,
         column_format: Option<&Format>,
     ) -> PgWireResult<Vec<FieldInfo>> {
-        self.services
-            .get(DEFAULT_DATABASE)?
-            .query_parser()
-            .get_result_schema(stmt, column_format)
+        let Some((_, plan)) = &stmt.1 else {
+            return Ok(Vec::new());
+        };
+        if matches!(plan, LogicalPlan::Ddl(_) | LogicalPlan::Dml(_)) {
+            return Ok(Vec::new());
+        }
+        encode::fields(
+            plan.schema().as_arrow(),
+            column_format.unwrap_or(&Format::UnifiedText),
+        )
     }
 }
 
@@ -262,15 +486,19 @@ pub struct Startup {
 
 /// The `server_version` we announce: PostgreSQL's version first, then ours.
 pub fn server_version() -> String {
-    format!("16.6 (Sundial {})", env!("CARGO_PKG_VERSION"))
+    crate::query::settings::server_version()
 }
 
-fn server_parameters() -> pgwire::api::auth::DefaultServerParameterProvider {
-    let mut p = pgwire::api::auth::DefaultServerParameterProvider::default();
-    p.server_version = server_version();
-    p.date_style = "ISO, MDY".to_string();
-    p.time_zone = "UTC".to_string();
-    p
+/// The startup `ParameterStatus`es: every reported setting with the session's value.
+struct SessionParameters;
+
+impl pgwire::api::auth::ServerParameterProvider for SessionParameters {
+    fn server_parameters<C>(&self, client: &C) -> Option<HashMap<String, String>>
+    where
+        C: ClientInfo,
+    {
+        Some(session::reported(client).into_iter().collect())
+    }
 }
 
 #[async_trait]
@@ -295,6 +523,7 @@ impl StartupHandler for Startup {
             self.services.get(&db)?;
             pgwire::api::auth::protocol_negotiation(client, startup).await?;
             pgwire::api::auth::save_startup_parameters_to_metadata(client, startup);
+            session::apply_startup(client, &startup.parameters)?;
             let (pid, secret) = self.pids.generate(client);
             client.set_pid_and_secret_key(pid, secret.clone());
             // Register for CancelRequest, as pgwire's own startup handlers do.
@@ -305,7 +534,7 @@ impl StartupHandler for Startup {
             client
                 .session_extensions()
                 .insert::<pgwire::api::ConnectionGuard>(guard);
-            pgwire::api::auth::finish_authentication(client, &server_parameters()).await?;
+            pgwire::api::auth::finish_authentication(client, &SessionParameters).await?;
         }
         Ok(())
     }
@@ -381,7 +610,10 @@ impl Handlers {
                 services: services.clone(),
                 parser: Arc::new(DispatchParser {
                     services: services.clone(),
+                    sql: PostgresCompatibilityParser::new(),
+                    hooks: hooks(),
                 }),
+                hooks: hooks(),
             }),
             startup: Arc::new(Startup {
                 services,

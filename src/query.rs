@@ -5,6 +5,7 @@
 pub mod catalog;
 pub mod functions;
 pub mod information_schema;
+pub mod settings;
 pub mod statements;
 pub mod table;
 

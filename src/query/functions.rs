@@ -7,7 +7,11 @@ use std::sync::Arc;
 use datafusion::arrow::array::{Array, StringArray};
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::{DataFusionError, ScalarValue};
-use datafusion::logical_expr::{ColumnarValue, ScalarUDF, Volatility, create_udf};
+use datafusion::logical_expr::simplify::{ExprSimplifyResult, SimplifyContext};
+use datafusion::logical_expr::{
+    ColumnarValue, Expr, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, TypeSignature,
+    Volatility, create_udf,
+};
 use datafusion::prelude::SessionContext;
 
 /// `version()`'s text.
@@ -19,28 +23,10 @@ pub fn version_text() -> String {
     )
 }
 
-/// Server-wide settings as `current_setting()` reports them.
+/// A setting's value where there is no session (sessions substitute their own values
+/// before planning, see `pg::rewrite`).
 pub fn setting(name: &str) -> Option<String> {
-    Some(match name.to_ascii_lowercase().as_str() {
-        "server_version" => crate::pg::server_version(),
-        "server_version_num" => "160006".to_string(),
-        "server_encoding" | "client_encoding" => "UTF8".to_string(),
-        "timezone" => "UTC".to_string(),
-        "datestyle" => "ISO, MDY".to_string(),
-        "intervalstyle" => "postgres".to_string(),
-        "search_path" => "\"$user\", public".to_string(),
-        "standard_conforming_strings" | "integer_datetimes" => "on".to_string(),
-        "max_identifier_length" => "63".to_string(),
-        "transaction_isolation" | "default_transaction_isolation" => "read committed".to_string(),
-        "transaction_read_only" | "default_transaction_read_only" | "in_hot_standby" => {
-            "off".to_string()
-        }
-        "statement_timeout" => "0".to_string(),
-        "extra_float_digits" => "1".to_string(),
-        "application_name" => String::new(),
-        "is_superuser" => "on".to_string(),
-        _ => return None,
-    })
+    super::settings::default_value(name)
 }
 
 fn current_setting_udf() -> ScalarUDF {
@@ -130,6 +116,113 @@ fn null_udf(name: &str, inputs: Vec<DataType>, output: DataType) -> ScalarUDF {
     const_udf(name, inputs, null)
 }
 
+/// TimescaleDB's `time_bucket(width, time [, origin])`, which Grafana's macros expand to
+/// (`time_bucket('300.000s', time)`). Planned as `date_bin` with TimescaleDB's origin,
+/// Monday 2000-01-03, so it is exactly as fast; `width` may be interval text.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct TimeBucket {
+    signature: Signature,
+}
+
+/// 2000-01-03 00:00:00 UTC in nanoseconds: TimescaleDB's default bucket origin.
+const TIME_BUCKET_ORIGIN_NS: i64 = 946_857_600_000_000_000;
+
+impl ScalarUDFImpl for TimeBucket {
+    fn name(&self) -> &str {
+        "time_bucket"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, args: &[DataType]) -> datafusion::common::Result<DataType> {
+        Ok(args[1].clone())
+    }
+
+    fn invoke_with_args(
+        &self,
+        _args: ScalarFunctionArgs,
+    ) -> datafusion::common::Result<ColumnarValue> {
+        Err(DataFusionError::Plan(
+            "time_bucket is planned as date_bin; this call could not be simplified".into(),
+        ))
+    }
+
+    fn simplify(
+        &self,
+        mut args: Vec<Expr>,
+        info: &SimplifyContext,
+    ) -> datafusion::common::Result<ExprSimplifyResult> {
+        let time_type = info.get_data_type(&args[1])?;
+        let origin = if args.len() == 3 {
+            args.pop().expect("three arguments")
+        } else {
+            let tz = match &time_type {
+                DataType::Timestamp(_, tz) => tz.clone(),
+                _ => None,
+            };
+            Expr::Literal(
+                ScalarValue::TimestampNanosecond(Some(TIME_BUCKET_ORIGIN_NS), tz),
+                None,
+            )
+        };
+        let time = args.pop().expect("two arguments");
+        let width = args.pop().expect("two arguments");
+        let width = match info.get_data_type(&width)? {
+            DataType::Interval(_) => width,
+            _ => datafusion::prelude::cast(
+                width,
+                DataType::Interval(datafusion::arrow::datatypes::IntervalUnit::MonthDayNano),
+            ),
+        };
+        Ok(ExprSimplifyResult::Simplified(
+            datafusion::functions::datetime::date_bin().call(vec![width, time, origin]),
+        ))
+    }
+}
+
+/// PostgreSQL's `format_type` names of the types Sundial knows, by any of their names.
+fn regtype_name(name: &str) -> Option<&'static str> {
+    let n = name
+        .trim()
+        .trim_start_matches("pg_catalog.")
+        .to_ascii_lowercase();
+    Some(match n.as_str() {
+        "int" | "int4" | "integer" => "integer",
+        "int8" | "bigint" => "bigint",
+        "int2" | "smallint" => "smallint",
+        "float8" | "double precision" => "double precision",
+        "float4" | "real" => "real",
+        "numeric" | "decimal" => "numeric",
+        "text" => "text",
+        "varchar" | "character varying" => "character varying",
+        "bpchar" | "char" | "character" => "character",
+        "bool" | "boolean" => "boolean",
+        "timestamptz" | "timestamp with time zone" => "timestamp with time zone",
+        "timestamp" | "timestamp without time zone" => "timestamp without time zone",
+        "date" => "date",
+        "time" | "time without time zone" => "time without time zone",
+        "interval" => "interval",
+        "bytea" => "bytea",
+        "json" => "json",
+        "jsonb" => "jsonb",
+        "uuid" => "uuid",
+        "oid" => "oid",
+        "name" => "name",
+        "regclass" => "regclass",
+        "regtype" => "regtype",
+        "regproc" => "regproc",
+        "text[]" | "_text" => "text[]",
+        "int4[]" | "_int4" | "integer[]" => "integer[]",
+        "int8[]" | "_int8" | "bigint[]" => "bigint[]",
+        "float8[]" | "_float8" => "double precision[]",
+        "void" => "void",
+        "unknown" => "unknown",
+        _ => return None,
+    })
+}
+
 /// Registers the functions (replacing DataFusion's own `version()`).
 pub fn register(ctx: &SessionContext) {
     ctx.register_udf(const_udf(
@@ -138,6 +231,25 @@ pub fn register(ctx: &SessionContext) {
         ScalarValue::Utf8(Some(version_text())),
     ));
     ctx.register_udf(current_setting_udf());
+    ctx.register_udf(ScalarUDF::new_from_impl(TimeBucket {
+        signature: Signature::one_of(
+            vec![TypeSignature::Any(2), TypeSignature::Any(3)],
+            Volatility::Immutable,
+        ),
+    }));
+    // to_regtype(name): the type's name if it exists, else NULL.
+    ctx.register_udf(create_udf(
+        "to_regtype",
+        vec![DataType::Utf8],
+        DataType::Utf8,
+        Volatility::Stable,
+        Arc::new(|args: &[ColumnarValue]| {
+            let arrays = ColumnarValue::values_to_arrays(args)?;
+            let names = datafusion::common::cast::as_string_array(&arrays[0])?;
+            let out: StringArray = names.iter().map(|n| n.and_then(regtype_name)).collect();
+            Ok(ColumnarValue::Array(Arc::new(out)))
+        }),
+    ));
     ctx.register_udf(pg_size_pretty_udf());
     ctx.register_udf(null_udf(
         "pg_table_size",
@@ -183,52 +295,6 @@ pub fn register(ctx: &SessionContext) {
     ));
 }
 
-/// Server-wide settings that `SHOW` answers here (session settings such as `TimeZone` or
-/// `search_path` are left to the session hooks, which track `SET`).
-const SHOWN: &[&str] = &[
-    "server_version",
-    "server_version_num",
-    "server_encoding",
-    "transaction_isolation",
-    "default_transaction_isolation",
-    "transaction_read_only",
-    "default_transaction_read_only",
-    "standard_conforming_strings",
-    "integer_datetimes",
-    "max_identifier_length",
-    "is_superuser",
-    "in_hot_standby",
-];
-
-/// Rewrites `SHOW <server setting>` (and `SHOW TRANSACTION ISOLATION LEVEL`) to a query
-/// returning PostgreSQL's value, e.g. `read committed`, `16.6 (Sundial …)`.
-pub fn rewrite_show(sql: &str) -> Option<String> {
-    let text = sql.trim().trim_end_matches(';').trim();
-    text.get(..5).filter(|p| p.eq_ignore_ascii_case("show "))?;
-    let words: Vec<String> = text[5..]
-        .split_whitespace()
-        .map(str::to_ascii_lowercase)
-        .collect();
-    let name = match words
-        .iter()
-        .map(String::as_str)
-        .collect::<Vec<_>>()
-        .as_slice()
-    {
-        ["transaction", "isolation", "level"] => "transaction_isolation".to_string(),
-        [one] => one.trim_matches('"').to_string(),
-        _ => return None,
-    };
-    if !SHOWN.contains(&name.as_str()) {
-        return None;
-    }
-    let value = setting(&name)?;
-    Some(format!(
-        "SELECT '{}' AS \"{name}\"",
-        value.replace('\'', "''")
-    ))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -239,24 +305,5 @@ mod tests {
         assert_eq!(size_pretty(10 * 1024 - 1), "10239 bytes");
         assert_eq!(size_pretty(10 * 1024), "10 kB");
         assert_eq!(size_pretty(123_456_789), "118 MB");
-    }
-
-    #[test]
-    fn show_rewrites() {
-        assert_eq!(
-            rewrite_show("SHOW TRANSACTION ISOLATION LEVEL;").as_deref(),
-            Some("SELECT 'read committed' AS \"transaction_isolation\"")
-        );
-        assert!(
-            rewrite_show("show server_version_num")
-                .unwrap()
-                .contains("160006")
-        );
-        assert_eq!(
-            rewrite_show("SHOW TimeZone"),
-            None,
-            "session settings are the hooks' job"
-        );
-        assert_eq!(rewrite_show("SELECT 1"), None);
     }
 }

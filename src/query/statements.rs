@@ -47,7 +47,7 @@ pub enum Statement {
     },
     /// Session and transaction statements drivers send that change nothing here (there are
     /// no multi-statement transactions, cursors across statements, or notifications):
-    /// `SAVEPOINT`, `RELEASE`, `ROLLBACK TO`, `DISCARD ALL`, `RESET`, `CLOSE ALL`,
+    /// `SAVEPOINT`, `RELEASE`, `ROLLBACK TO`, `DISCARD ALL`, `CLOSE ALL`,
     /// `UNLISTEN`, `DEALLOCATE`. Answered with PostgreSQL's command tag.
     NoOp {
         tag: &'static str,
@@ -243,8 +243,6 @@ fn no_op(c: &mut Cursor) -> Option<&'static str> {
         "ROLLBACK"
     } else if c.keyword(Keyword::DISCARD) {
         "DISCARD ALL"
-    } else if c.keyword(Keyword::RESET) {
-        "RESET"
     } else if c.keyword(Keyword::CLOSE) && c.keyword(Keyword::ALL) {
         "CLOSE CURSOR ALL"
     } else if c.keyword(Keyword::UNLISTEN) {

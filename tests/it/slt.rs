@@ -7,6 +7,7 @@
 //! statement ok                      the SQL must succeed
 //! statement error 42P01             the SQL must fail with this SQLSTATE
 //! query                             the SQL's rows (text, space-separated, NULL for nulls)
+//! query colnames                    the same, after a first line of column names
 //! ----                              follow this line, up to a blank line
 //! ```
 //!
@@ -64,7 +65,8 @@ async fn run_file(path: &std::path::Path) {
                 let got = e.as_db_error().map(|d| d.code().code().to_string());
                 assert_eq!(got.as_deref(), Some(*code), "{at}: {sql}: {e:?}");
             }
-            ["query", ..] => {
+            ["query", options @ ..] => {
+                let colnames = options.contains(&"colnames");
                 let split = block
                     .iter()
                     .position(|l| *l == "----")
@@ -80,7 +82,7 @@ async fn run_file(path: &std::path::Path) {
                     .simple_query(&sql)
                     .await
                     .unwrap_or_else(|e| panic!("{at}: {sql}: {e:?}"));
-                let got: Vec<String> = msgs
+                let mut got: Vec<String> = msgs
                     .iter()
                     .filter_map(|m| match m {
                         SimpleQueryMessage::Row(r) => Some(
@@ -92,6 +94,15 @@ async fn run_file(path: &std::path::Path) {
                         _ => None,
                     })
                     .collect();
+                if colnames {
+                    let names = msgs.iter().find_map(|m| match m {
+                        SimpleQueryMessage::RowDescription(cols) => {
+                            Some(cols.iter().map(|c| c.name()).collect::<Vec<_>>().join(" "))
+                        }
+                        _ => None,
+                    });
+                    got.insert(0, names.unwrap_or_default());
+                }
                 assert_eq!(got, expected, "{at}: {sql}");
             }
             other => panic!("{at}: unknown directive {other:?}"),

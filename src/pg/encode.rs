@@ -1,0 +1,598 @@
+//! Arrow results → Postgres rows, in PostgreSQL's own text forms.
+//!
+//! `arrow-pg` encodes most types; this module wraps it and takes over the ones whose text
+//! form drivers and people read: `float8`/`float4` print as PostgreSQL prints them (`20`,
+//! `1e+20`, `0.1`, shortest round-trip digits unless `extra_float_digits` < 1) and
+//! timestamps print as `2016-01-01 00:00:10+00`, with `.ffffff` only when needed and
+//! `timestamptz` shown in the session's `TimeZone`. Binary forms are PostgreSQL's too
+//! (timestamps as microseconds since 2000-01-01).
+
+use std::error::Error;
+use std::sync::Arc;
+
+use bytes::{BufMut, BytesMut};
+use chrono::{DateTime, Datelike, FixedOffset, Offset, TimeZone, Timelike, Utc};
+use datafusion::arrow::array::{
+    Array, ArrayRef, AsArray, RecordBatch, StringArray, TimestampMicrosecondArray,
+};
+use datafusion::arrow::datatypes::{
+    DataType, Field, Float32Type, Float64Type, Schema, TimeUnit, TimestampMillisecondType,
+    TimestampNanosecondType, TimestampSecondType,
+};
+use datafusion_postgres::arrow_pg;
+use datafusion_postgres::pgwire;
+use futures::{Stream, StreamExt, stream};
+use pgwire::api::Type;
+use pgwire::api::portal::Format;
+use pgwire::api::results::{DataRowEncoder, FieldInfo, QueryResponse};
+use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
+use pgwire::messages::data::DataRow;
+use pgwire::types::ToSqlText;
+use pgwire::types::format::FormatOptions;
+use postgres_types::{IsNull, ToSql, to_sql_checked};
+
+/// How values are shown to one session.
+#[derive(Clone, Debug)]
+pub struct OutputOptions {
+    /// `extra_float_digits`: ≥ 1 shortest round-trip digits; otherwise 15 (6 for `float4`)
+    /// plus this many significant digits.
+    pub extra_float_digits: i32,
+    /// The session's `TimeZone`, for `timestamptz` text.
+    pub time_zone: SessionZone,
+    /// The rest, for arrow-pg's encoders (`DateStyle`, `IntervalStyle`, `bytea_output`).
+    pub format: Arc<FormatOptions>,
+}
+
+impl Default for OutputOptions {
+    fn default() -> Self {
+        OutputOptions {
+            extra_float_digits: 1,
+            time_zone: SessionZone::Utc,
+            format: Arc::new(FormatOptions::default()),
+        }
+    }
+}
+
+/// A session time zone: UTC, a fixed offset, or a named IANA zone.
+#[derive(Clone, Debug)]
+pub enum SessionZone {
+    Utc,
+    Fixed(FixedOffset),
+    Named(chrono_tz::Tz),
+}
+
+impl SessionZone {
+    /// Parses a `TimeZone` value as PostgreSQL accepts the common forms: `UTC`, `GMT`,
+    /// `Z`, IANA names (`Europe/Berlin`), and offsets (`+05:30`, `-8`). Note that a POSIX
+    /// offset such as `UTC+3` is not accepted (PostgreSQL's sign convention for it is the
+    /// reverse of ISO's, a classic trap).
+    pub fn parse(text: &str) -> Option<SessionZone> {
+        let t = text.trim();
+        if ["utc", "gmt", "z", "zulu", "etc/utc", "etc/gmt", "universal"]
+            .contains(&t.to_ascii_lowercase().as_str())
+        {
+            return Some(SessionZone::Utc);
+        }
+        if let Some(offset) = parse_offset(t) {
+            return Some(SessionZone::Fixed(offset));
+        }
+        let tz: chrono_tz::Tz = t.parse().ok().or_else(|| {
+            // Case-insensitive match, as PostgreSQL's zone lookup is.
+            chrono_tz::TZ_VARIANTS
+                .iter()
+                .find(|z| z.name().eq_ignore_ascii_case(t))
+                .copied()
+        })?;
+        Some(SessionZone::Named(tz))
+    }
+
+    fn offset_at(&self, utc: &DateTime<Utc>) -> FixedOffset {
+        match self {
+            SessionZone::Utc => FixedOffset::east_opt(0).expect("zero offset"),
+            SessionZone::Fixed(o) => *o,
+            SessionZone::Named(tz) => tz.offset_from_utc_datetime(&utc.naive_utc()).fix(),
+        }
+    }
+}
+
+/// `+05:30`, `-08`, `+0530`, `5` (hours east of UTC, ISO 8601 sign).
+fn parse_offset(t: &str) -> Option<FixedOffset> {
+    let (sign, rest) = match t.as_bytes().first()? {
+        b'+' => (1, &t[1..]),
+        b'-' => (-1, &t[1..]),
+        b'0'..=b'9' => (1, t),
+        _ => return None,
+    };
+    let (h, m) = match rest.split_once(':') {
+        Some((h, m)) => (h.parse::<i32>().ok()?, m.parse::<i32>().ok()?),
+        None if rest.len() == 4 => (rest[..2].parse().ok()?, rest[2..].parse().ok()?),
+        None => (rest.parse::<i32>().ok()?, 0),
+    };
+    if h > 15 || m > 59 {
+        return None;
+    }
+    FixedOffset::east_opt(sign * (h * 3600 + m * 60))
+}
+
+/// PostgreSQL's `float8out`/`float4out`.
+pub fn format_float(value: f64, extra_float_digits: i32, single: bool) -> String {
+    if value.is_nan() {
+        return "NaN".into();
+    }
+    if value.is_infinite() {
+        return if value > 0.0 { "Infinity" } else { "-Infinity" }.into();
+    }
+    if value == 0.0 {
+        return if value.is_sign_negative() { "-0" } else { "0" }.into();
+    }
+    let significant = if single { 6 } else { 15 };
+    if extra_float_digits > 0 {
+        // Shortest round-trip digits; exponent form outside [1e-4, 1e15) for float8
+        // (outside [1e-4, 1e6) for float4), as PostgreSQL's ryu-based output does.
+        let mut buf = ryu::Buffer::new();
+        let text = if single {
+            buf.format_finite(value as f32)
+        } else {
+            buf.format_finite(value)
+        };
+        let (negative, digits, exp) = decimal_digits(text);
+        return layout(negative, &digits, exp, exp < -4 || exp >= significant);
+    }
+    // %.{p}g with p = DBL_DIG (FLT_DIG) + extra_float_digits.
+    let precision = (significant + extra_float_digits).max(1);
+    let text = format!("{:.*e}", precision as usize - 1, value);
+    let (negative, digits, exp) = decimal_digits(&text);
+    layout(negative, &digits, exp, exp < -4 || exp >= precision)
+}
+
+/// Splits a decimal rendering (`-12.50`, `1.5e-5`, `2e20`) into sign, significant digits
+/// without leading/trailing zeros, and the decimal exponent of the first digit.
+fn decimal_digits(text: &str) -> (bool, String, i32) {
+    let (negative, text) = match text.strip_prefix('-') {
+        Some(rest) => (true, rest),
+        None => (false, text),
+    };
+    let (mantissa, exp) = match text.split_once(['e', 'E']) {
+        Some((m, e)) => (m, e.parse::<i32>().unwrap_or(0)),
+        None => (text, 0),
+    };
+    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
+    let mut digits: String = format!("{int}{frac}");
+    let mut point = int.len() as i32 + exp;
+    let leading = digits.len() - digits.trim_start_matches('0').len();
+    digits.drain(..leading);
+    point -= leading as i32;
+    let trimmed = digits.trim_end_matches('0').len();
+    digits.truncate(trimmed);
+    if digits.is_empty() {
+        digits.push('0');
+    }
+    (negative, digits, point - 1)
+}
+
+fn layout(negative: bool, digits: &str, exp: i32, exponent_form: bool) -> String {
+    let mut out = String::with_capacity(digits.len() + 8);
+    if negative {
+        out.push('-');
+    }
+    if exponent_form {
+        out.push_str(&digits[..1]);
+        if digits.len() > 1 {
+            out.push('.');
+            out.push_str(&digits[1..]);
+        }
+        out.push_str(&format!(
+            "e{}{:02}",
+            if exp < 0 { '-' } else { '+' },
+            exp.abs()
+        ));
+    } else if exp < 0 {
+        out.push_str("0.");
+        for _ in 0..(-exp - 1) {
+            out.push('0');
+        }
+        out.push_str(digits);
+    } else {
+        let int_len = exp as usize + 1;
+        if digits.len() <= int_len {
+            out.push_str(digits);
+            for _ in digits.len()..int_len {
+                out.push('0');
+            }
+        } else {
+            out.push_str(&digits[..int_len]);
+            out.push('.');
+            out.push_str(&digits[int_len..]);
+        }
+    }
+    out
+}
+
+/// A float with PostgreSQL's text form (binary form unchanged).
+#[derive(Debug)]
+struct PgFloat {
+    value: f64,
+    single: bool,
+    extra_float_digits: i32,
+}
+
+impl ToSql for PgFloat {
+    fn to_sql(
+        &self,
+        ty: &Type,
+        out: &mut BytesMut,
+    ) -> Result<IsNull, Box<dyn Error + Sync + Send>> {
+        if self.single {
+            (self.value as f32).to_sql(ty, out)
+        } else {
+            self.value.to_sql(ty, out)
+        }
+    }
+
+    fn accepts(ty: &Type) -> bool {
+        matches!(*ty, Type::FLOAT4 | Type::FLOAT8)
+    }
+
+    to_sql_checked!();
+}
+
+impl ToSqlText for PgFloat {
+    fn to_sql_text(
+        &self,
+        _ty: &Type,
+        out: &mut BytesMut,
+        _options: &FormatOptions,
+    ) -> Result<IsNull, Box<dyn Error + Sync + Send>> {
+        out.put_slice(format_float(self.value, self.extra_float_digits, self.single).as_bytes());
+        Ok(IsNull::No)
+    }
+}
+
+/// Microseconds between 1970-01-01 and PostgreSQL's epoch, 2000-01-01.
+const PG_EPOCH_MICROS: i64 = 946_684_800_000_000;
+
+/// A timestamp (microseconds since 1970, UTC) with PostgreSQL's text and binary forms.
+#[derive(Debug)]
+struct PgTimestamp {
+    micros: i64,
+    /// `timestamptz`: shown in this zone with its offset. `None`: `timestamp`, no zone.
+    zone: Option<SessionZone>,
+}
+
+impl ToSql for PgTimestamp {
+    fn to_sql(
+        &self,
+        _ty: &Type,
+        out: &mut BytesMut,
+    ) -> Result<IsNull, Box<dyn Error + Sync + Send>> {
+        out.put_i64(self.micros - PG_EPOCH_MICROS);
+        Ok(IsNull::No)
+    }
+
+    fn accepts(ty: &Type) -> bool {
+        matches!(*ty, Type::TIMESTAMP | Type::TIMESTAMPTZ)
+    }
+
+    to_sql_checked!();
+}
+
+impl ToSqlText for PgTimestamp {
+    fn to_sql_text(
+        &self,
+        _ty: &Type,
+        out: &mut BytesMut,
+        _options: &FormatOptions,
+    ) -> Result<IsNull, Box<dyn Error + Sync + Send>> {
+        out.put_slice(format_timestamp(self.micros, self.zone.as_ref()).as_bytes());
+        Ok(IsNull::No)
+    }
+}
+
+/// PostgreSQL's ISO timestamp text: `2016-01-01 00:00:10+00`, `… 00:00:10.25+05:30`.
+pub fn format_timestamp(micros: i64, zone: Option<&SessionZone>) -> String {
+    let utc = DateTime::<Utc>::from_timestamp_micros(micros).unwrap_or_default();
+    let (local, offset) = match zone {
+        Some(z) => {
+            let offset = z.offset_at(&utc);
+            (utc.with_timezone(&offset).naive_local(), Some(offset))
+        }
+        None => (utc.naive_utc(), None),
+    };
+    let year = local.year();
+    let mut s = format!(
+        "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
+        if year <= 0 { 1 - year } else { year },
+        local.month(),
+        local.day(),
+        local.hour(),
+        local.minute(),
+        local.second()
+    );
+    let frac = local.nanosecond() / 1000;
+    if frac != 0 {
+        let f = format!(".{frac:06}");
+        s.push_str(f.trim_end_matches('0'));
+    }
+    if let Some(offset) = offset {
+        let secs = offset.local_minus_utc();
+        let sign = if secs < 0 { '-' } else { '+' };
+        let secs = secs.abs();
+        s.push_str(&format!("{sign}{:02}", secs / 3600));
+        if secs % 3600 != 0 {
+            s.push_str(&format!(":{:02}", secs % 3600 / 60));
+            if secs % 60 != 0 {
+                s.push_str(&format!(":{:02}", secs % 60));
+            }
+        }
+    }
+    if year <= 0 {
+        s.push_str(" BC");
+    }
+    s
+}
+
+/// Timestamp array value → microseconds since 1970 (nanoseconds are floored, as
+/// PostgreSQL keeps microseconds).
+fn timestamp_micros(array: &ArrayRef, unit: &TimeUnit, idx: usize) -> i64 {
+    match unit {
+        TimeUnit::Second => array.as_primitive::<TimestampSecondType>().value(idx) * 1_000_000,
+        TimeUnit::Millisecond => array.as_primitive::<TimestampMillisecondType>().value(idx) * 1000,
+        TimeUnit::Microsecond => array
+            .as_any()
+            .downcast_ref::<TimestampMicrosecondArray>()
+            .expect("microsecond timestamps")
+            .value(idx),
+        TimeUnit::Nanosecond => array
+            .as_primitive::<TimestampNanosecondType>()
+            .value(idx)
+            .div_euclid(1000),
+    }
+}
+
+/// Encodes one value of `array` into the row being built.
+fn encode_value(
+    encoder: &mut DataRowEncoder,
+    array: &ArrayRef,
+    idx: usize,
+    arrow_field: &Field,
+    pg_field: &FieldInfo,
+    options: &OutputOptions,
+) -> PgWireResult<()> {
+    let typed = |e: &mut DataRowEncoder, v: &dyn Fn() -> Option<PgFloat>| {
+        e.encode_field_with_type_and_format(
+            &v(),
+            pg_field.datatype(),
+            pg_field.format(),
+            pg_field.format_options(),
+        )
+    };
+    match arrow_field.data_type() {
+        DataType::Float64 => typed(encoder, &|| {
+            (!array.is_null(idx)).then(|| PgFloat {
+                value: array.as_primitive::<Float64Type>().value(idx),
+                single: false,
+                extra_float_digits: options.extra_float_digits,
+            })
+        }),
+        DataType::Float32 => typed(encoder, &|| {
+            (!array.is_null(idx)).then(|| PgFloat {
+                value: array.as_primitive::<Float32Type>().value(idx) as f64,
+                single: true,
+                extra_float_digits: options.extra_float_digits,
+            })
+        }),
+        DataType::Timestamp(unit, tz) => {
+            let value = (!array.is_null(idx)).then(|| PgTimestamp {
+                micros: timestamp_micros(array, unit, idx),
+                zone: tz.as_ref().map(|_| options.time_zone.clone()),
+            });
+            encoder.encode_field_with_type_and_format(
+                &value,
+                pg_field.datatype(),
+                pg_field.format(),
+                pg_field.format_options(),
+            )
+        }
+        _ => arrow_pg::encoder::encode_value(encoder, array, idx, arrow_field, pg_field),
+    }
+}
+
+/// Encodes a record batch into rows.
+fn encode_batch(
+    fields: &Arc<Vec<FieldInfo>>,
+    batch: &RecordBatch,
+    options: &OutputOptions,
+) -> Vec<PgWireResult<DataRow>> {
+    let schema = batch.schema();
+    let mut encoder = DataRowEncoder::new(fields.clone());
+    let mut rows = Vec::with_capacity(batch.num_rows());
+    for idx in 0..batch.num_rows() {
+        let mut failed = None;
+        for col in 0..batch.num_columns() {
+            if let Err(e) = encode_value(
+                &mut encoder,
+                batch.column(col),
+                idx,
+                schema.field(col),
+                &fields[col],
+                options,
+            ) {
+                failed = Some(e);
+                break;
+            }
+        }
+        match failed {
+            Some(e) => {
+                // Start the next row clean, then report the error once.
+                let _ = encoder.take_row();
+                rows.push(Err(e));
+                return rows;
+            }
+            None => rows.push(Ok(encoder.take_row())),
+        }
+    }
+    rows
+}
+
+/// The wire description of result columns: arrow-pg's type mapping, with the column
+/// names as the client should see them (see [`crate::pg::rewrite::display_name`]).
+pub fn fields(schema: &Schema, format: &Format) -> PgWireResult<Vec<FieldInfo>> {
+    let mut fields = arrow_pg::datatypes::arrow_schema_to_pg_fields(schema, format, None)?;
+    for f in fields.iter_mut() {
+        let name = super::rewrite::display_name(f.name());
+        if name != f.name() {
+            *f = FieldInfo::new(
+                name.to_string(),
+                f.table_id(),
+                f.column_id(),
+                f.datatype().clone(),
+                f.format(),
+            );
+        }
+    }
+    Ok(fields)
+}
+
+/// Streams a result as rows; the stream ends with an error if `deadline` passes first
+/// (`statement_timeout`, SQLSTATE 57014).
+pub fn query_response(
+    schema: &Schema,
+    batches: impl Stream<Item = datafusion::error::Result<RecordBatch>> + Send + 'static,
+    format: &Format,
+    options: OutputOptions,
+    deadline: Option<tokio::time::Instant>,
+) -> PgWireResult<QueryResponse> {
+    let fields = Arc::new(
+        fields(schema, format)?
+            .into_iter()
+            .map(|f| f.with_format_options(options.format.clone()))
+            .collect::<Vec<_>>(),
+    );
+    let fields_ref = fields.clone();
+    let rows = batches
+        .map(move |batch| match batch {
+            Ok(batch) => encode_batch(&fields_ref, &batch, &options),
+            Err(e) => vec![Err(PgWireError::ApiError(Box::new(e)))],
+        })
+        .flat_map(stream::iter);
+    let rows: std::pin::Pin<Box<dyn Stream<Item = PgWireResult<DataRow>> + Send>> = match deadline {
+        None => Box::pin(rows),
+        Some(deadline) => Box::pin(with_deadline(rows, deadline)),
+    };
+    Ok(QueryResponse::new(fields, rows))
+}
+
+/// Ends `rows` with a `57014` error once `deadline` passes.
+fn with_deadline(
+    rows: impl Stream<Item = PgWireResult<DataRow>> + Send + 'static,
+    deadline: tokio::time::Instant,
+) -> impl Stream<Item = PgWireResult<DataRow>> + Send {
+    let rows = Box::pin(rows);
+    stream::unfold(Some(rows), move |state| async move {
+        let mut rows = state?;
+        tokio::select! {
+            next = rows.next() => next.map(|row| (row, Some(rows))),
+            _ = tokio::time::sleep_until(deadline) => Some((Err(statement_timeout()), None)),
+        }
+    })
+}
+
+/// The error PostgreSQL sends when `statement_timeout` expires.
+pub fn statement_timeout() -> PgWireError {
+    PgWireError::UserError(Box::new(ErrorInfo::new(
+        "ERROR".to_string(),
+        "57014".to_string(),
+        "canceling statement due to statement timeout".to_string(),
+    )))
+}
+
+/// A small all-text result (for `SHOW` and similar), encoded like any other.
+pub fn text_rows(
+    columns: &[&str],
+    rows: Vec<Vec<Option<String>>>,
+    format: &Format,
+    options: OutputOptions,
+) -> PgWireResult<QueryResponse> {
+    let schema = Arc::new(Schema::new(
+        columns
+            .iter()
+            .map(|c| Field::new(*c, DataType::Utf8, true))
+            .collect::<Vec<_>>(),
+    ));
+    let arrays: Vec<ArrayRef> = (0..columns.len())
+        .map(|i| {
+            Arc::new(StringArray::from(
+                rows.iter().map(|r| r[i].clone()).collect::<Vec<_>>(),
+            )) as ArrayRef
+        })
+        .collect();
+    let batch = RecordBatch::try_new(schema.clone(), arrays)
+        .map_err(|e| PgWireError::ApiError(Box::new(e)))?;
+    query_response(&schema, stream::iter([Ok(batch)]), format, options, None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn floats_print_like_postgres() {
+        let f = |v: f64| format_float(v, 1, false);
+        assert_eq!(f(20.0), "20");
+        assert_eq!(f(30.25), "30.25");
+        assert_eq!(f(0.1), "0.1");
+        assert_eq!(f(-1.5), "-1.5");
+        assert_eq!(f(1e20), "1e+20");
+        assert_eq!(f(1.5e-5), "1.5e-05");
+        assert_eq!(f(0.0001), "0.0001");
+        assert_eq!(f(123456789012345.0), "123456789012345");
+        assert_eq!(f(1e15), "1e+15");
+        assert_eq!(f(1714557660.123456), "1714557660.123456");
+        assert_eq!(f(0.1 + 0.2), "0.30000000000000004");
+        assert_eq!(f(f64::NAN), "NaN");
+        assert_eq!(f(f64::NEG_INFINITY), "-Infinity");
+        assert_eq!(f(-0.0), "-0");
+        assert_eq!(f(1e100), "1e+100");
+        // extra_float_digits = 0: 15 significant digits, %g style.
+        assert_eq!(format_float(0.1 + 0.2, 0, false), "0.3");
+        assert_eq!(format_float(1e20, 0, false), "1e+20");
+        assert_eq!(format_float(123.456, 0, false), "123.456");
+        assert_eq!(format_float(1.0 / 3.0, -3, false), "0.333333333333");
+        // float4
+        assert_eq!(format_float(1.1f32 as f64, 1, true), "1.1");
+        assert_eq!(format_float(1.1f32 as f64, 0, true), "1.1");
+    }
+
+    #[test]
+    fn timestamps_print_like_postgres() {
+        let utc = Some(&SessionZone::Utc);
+        assert_eq!(
+            format_timestamp(1_451_606_410_000_000, utc),
+            "2016-01-01 00:00:10+00"
+        );
+        assert_eq!(
+            format_timestamp(1_451_606_410_250_000, utc),
+            "2016-01-01 00:00:10.25+00"
+        );
+        assert_eq!(
+            format_timestamp(1_451_606_410_000_001, None),
+            "2016-01-01 00:00:10.000001"
+        );
+        let kolkata = SessionZone::parse("Asia/Kolkata").unwrap();
+        assert_eq!(
+            format_timestamp(1_451_606_410_000_000, Some(&kolkata)),
+            "2016-01-01 05:30:10+05:30"
+        );
+        let berlin = SessionZone::parse("europe/berlin").unwrap();
+        assert_eq!(
+            format_timestamp(1_467_331_200_000_000, Some(&berlin)),
+            "2016-07-01 02:00:00+02"
+        );
+        let fixed = SessionZone::parse("-08:00").unwrap();
+        assert_eq!(
+            format_timestamp(1_451_606_410_000_000, Some(&fixed)),
+            "2015-12-31 16:00:10-08"
+        );
+        assert!(SessionZone::parse("Mars/Olympus").is_none());
+    }
+}

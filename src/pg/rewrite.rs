@@ -1,0 +1,273 @@
+//! Statement rewrites that make DataFusion answer as PostgreSQL would, applied to the
+//! parsed statement before planning:
+//!
+//! - **Column names.** PostgreSQL names an unaliased result column after the function
+//!   (`count`, `avg`, `current_database`), the cast's type (`int4`) or `?column?`, and
+//!   allows the same name twice (`SELECT count(*), count(x)`). DataFusion names columns
+//!   after the whole expression and requires unique names, so unaliased expressions get
+//!   PostgreSQL's name as an alias, made unique with a hidden suffix that
+//!   [`display_name`] strips before the name goes on the wire.
+//! - **Session settings.** `current_setting('name')` is replaced by the session's value
+//!   and `set_config('name', 'value', is_local)` by its value, recording the change for
+//!   the session to apply — the functions read and write per-connection state that a
+//!   shared DataFusion context cannot hold.
+
+use std::collections::HashMap;
+use std::ops::ControlFlow;
+
+use datafusion::sql::sqlparser::ast::{
+    DataType as SqlType, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, Ident, Query,
+    SelectItem, SetExpr, Statement, Value, visit_expressions_mut,
+};
+
+/// Separates a column's name from the suffix that keeps duplicate names apart.
+const UNIQUE_MARK: char = '\u{1f}';
+
+/// The name a client sees for a result column named `name` in the plan.
+pub fn display_name(name: &str) -> &str {
+    let name = name.split(UNIQUE_MARK).next().unwrap_or(name);
+    // datafusion-pg-catalog aliases `n.oid` in `SELECT n.oid, n.*` as `__alias_oid`.
+    name.strip_prefix("__alias_").unwrap_or(name)
+}
+
+/// PostgreSQL's name for an unaliased result expression; `None` if the expression is a
+/// plain column (DataFusion names those the same way already).
+fn pg_name(expr: &Expr) -> String {
+    match expr {
+        Expr::Identifier(i) => i.value.clone(),
+        Expr::CompoundIdentifier(parts) => {
+            parts.last().map(|i| i.value.clone()).unwrap_or_default()
+        }
+        Expr::Function(f) => f
+            .name
+            .0
+            .last()
+            .and_then(|p| p.as_ident())
+            .map(|i| {
+                if i.quote_style.is_some() {
+                    i.value.clone()
+                } else {
+                    i.value.to_lowercase()
+                }
+            })
+            .unwrap_or_else(|| "?column?".into()),
+        Expr::Cast {
+            expr, data_type, ..
+        } => match pg_name(expr).as_str() {
+            "?column?" => type_name(data_type),
+            name => name.to_string(),
+        },
+        Expr::Nested(inner) => pg_name(inner),
+        Expr::Extract { .. } => "extract".into(),
+        Expr::Case { .. } => "case".into(),
+        Expr::Array(_) => "array".into(),
+        Expr::Interval(_) => "interval".into(),
+        Expr::Exists { .. } => "exists".into(),
+        Expr::TypedString(t) => type_name(&t.data_type),
+        Expr::Substring { .. } => "substring".into(),
+        Expr::Trim { .. } => "btrim".into(),
+        Expr::Position { .. } => "position".into(),
+        Expr::Overlay { .. } => "overlay".into(),
+        Expr::Ceil { .. } => "ceil".into(),
+        Expr::Floor { .. } => "floor".into(),
+        Expr::Subquery(q) => first_select_item_name(q).unwrap_or_else(|| "?column?".into()),
+        _ => "?column?".into(),
+    }
+}
+
+fn first_select_item_name(q: &Query) -> Option<String> {
+    let SetExpr::Select(select) = q.body.as_ref() else {
+        return None;
+    };
+    match select.projection.first()? {
+        SelectItem::UnnamedExpr(e) => Some(pg_name(e)),
+        SelectItem::ExprWithAlias { alias, .. } => Some(alias.value.clone()),
+        _ => None,
+    }
+}
+
+/// PostgreSQL's internal type name, as it names a cast column (`'1'::int` → `int4`).
+fn type_name(t: &SqlType) -> String {
+    let text = t.to_string().to_lowercase();
+    let base = text.split('(').next().unwrap_or(&text).trim();
+    match base {
+        "int" | "integer" | "int4" => "int4",
+        "bigint" | "int8" => "int8",
+        "smallint" | "int2" => "int2",
+        "real" | "float4" => "float4",
+        "double precision" | "float8" | "double" | "float" => "float8",
+        "boolean" | "bool" => "bool",
+        "character varying" | "varchar" => "varchar",
+        "character" | "char" => "bpchar",
+        "decimal" | "numeric" => "numeric",
+        "timestamp with time zone" | "timestamptz" => "timestamptz",
+        "timestamp" | "timestamp without time zone" => "timestamp",
+        other => return other.to_string(),
+    }
+    .to_string()
+}
+
+/// Gives unaliased expressions in the outermost SELECT list PostgreSQL's column names,
+/// unique for DataFusion.
+fn name_columns(query: &mut Query) {
+    let mut body = query.body.as_mut();
+    // The first branch of a UNION names the columns.
+    while let SetExpr::SetOperation { left, .. } = body {
+        body = left.as_mut();
+    }
+    let SetExpr::Select(select) = body else {
+        return;
+    };
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    for item in select.projection.iter_mut() {
+        let (name, is_column) = match item {
+            SelectItem::UnnamedExpr(e) => (
+                pg_name(e),
+                matches!(e, Expr::Identifier(_) | Expr::CompoundIdentifier(_)),
+            ),
+            SelectItem::ExprWithAlias { alias, .. } => (alias.value.clone(), true),
+            _ => continue,
+        };
+        let count = seen.entry(name.clone()).or_insert(0);
+        *count += 1;
+        let unique = if *count == 1 {
+            name
+        } else {
+            format!("{name}{UNIQUE_MARK}{count}")
+        };
+        match item {
+            SelectItem::UnnamedExpr(e) if !is_column || *count > 1 => {
+                *item = SelectItem::ExprWithAlias {
+                    expr: e.clone(),
+                    alias: Ident::with_quote('"', unique),
+                };
+            }
+            SelectItem::ExprWithAlias { alias, .. } if *count > 1 => {
+                *alias = Ident::with_quote('"', unique);
+            }
+            _ => {}
+        }
+    }
+}
+
+/// A string literal argument.
+fn string_arg(arg: &FunctionArg) -> Option<String> {
+    let FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::Value(v))) = arg else {
+        return None;
+    };
+    match &v.value {
+        Value::SingleQuotedString(s) | Value::EscapedStringLiteral(s) => Some(s.clone()),
+        Value::Boolean(b) => Some(b.to_string()),
+        Value::Number(n, _) => Some(n.clone()),
+        _ => None,
+    }
+}
+
+/// Rewrites `statement` for this session. `setting` answers a setting's session value;
+/// the returned list holds the `set_config` calls to apply, in order.
+pub fn rewrite(
+    statement: &mut Statement,
+    setting: &dyn Fn(&str) -> Option<String>,
+) -> Vec<(String, String)> {
+    if let Statement::Query(query) = statement {
+        name_columns(query);
+    }
+    let mut changes = Vec::new();
+    let _ = visit_expressions_mut(statement, |expr| {
+        let Expr::Function(f) = expr else {
+            return ControlFlow::<()>::Continue(());
+        };
+        let Some(name) = f.name.0.last().and_then(|p| p.as_ident()) else {
+            return ControlFlow::Continue(());
+        };
+        let args: Vec<Option<String>> = match &f.args {
+            FunctionArguments::List(list) => list.args.iter().map(string_arg).collect(),
+            FunctionArguments::None => Vec::new(),
+            FunctionArguments::Subquery(_) => return ControlFlow::Continue(()),
+        };
+        let replacement = match (name.value.to_lowercase().as_str(), args.as_slice()) {
+            ("current_setting", [Some(setting_name)]) => setting(setting_name),
+            ("current_setting", [Some(setting_name), Some(missing_ok)]) => {
+                match setting(setting_name) {
+                    Some(v) => Some(v),
+                    None if missing_ok == "true" => {
+                        *expr = Expr::Value(Value::Null.with_empty_span());
+                        return ControlFlow::Continue(());
+                    }
+                    None => None,
+                }
+            }
+            ("session_user" | "current_user" | "user", []) => setting("session_authorization"),
+            ("set_config", [Some(setting_name), Some(value), Some(_is_local)]) => {
+                changes.push((setting_name.clone(), value.clone()));
+                Some(value.clone())
+            }
+            _ => None,
+        };
+        if let Some(value) = replacement {
+            *expr = Expr::Cast {
+                kind: datafusion::sql::sqlparser::ast::CastKind::DoubleColon,
+                expr: Box::new(Expr::Value(
+                    Value::SingleQuotedString(value).with_empty_span(),
+                )),
+                data_type: SqlType::Text,
+                array: false,
+                format: None,
+            };
+        }
+        ControlFlow::Continue(())
+    });
+    changes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+    use datafusion::sql::sqlparser::parser::Parser;
+
+    fn rewritten(sql: &str) -> String {
+        let mut s = Parser::parse_sql(&PostgreSqlDialect {}, sql)
+            .unwrap()
+            .remove(0);
+        rewrite(&mut s, &|n| {
+            (n == "server_version_num").then(|| "160006".to_string())
+        });
+        s.to_string()
+    }
+
+    #[test]
+    fn columns_get_postgres_names() {
+        assert_eq!(
+            rewritten("SELECT count(*), avg(x), x, t.y FROM t"),
+            "SELECT count(*) AS \"count\", avg(x) AS \"avg\", x, t.y FROM t"
+        );
+        assert_eq!(
+            rewritten("SELECT '1'::int, 1 + 1, x::text, EXTRACT(EPOCH FROM time)"),
+            "SELECT '1'::INT AS \"int4\", 1 + 1 AS \"?column?\", x::TEXT AS \"x\", \
+             EXTRACT(EPOCH FROM time) AS \"extract\""
+        );
+        let dup = rewritten("SELECT count(*), count(x), a, a FROM t");
+        assert!(dup.contains("count(x) AS \"count\u{1f}2\""), "{dup}");
+        assert!(dup.contains(", a, a AS \"a\u{1f}2\""), "{dup}");
+        assert_eq!(display_name("count\u{1f}2"), "count");
+        assert_eq!(display_name("__alias_oid"), "oid");
+    }
+
+    #[test]
+    fn settings_are_substituted() {
+        assert_eq!(
+            rewritten("SELECT current_setting('server_version_num')::int / 100 AS version"),
+            "SELECT '160006'::TEXT::INT / 100 AS version"
+        );
+        let mut s = Parser::parse_sql(
+            &PostgreSqlDialect {},
+            "SELECT set_config('a.b', 'x', false)",
+        )
+        .unwrap()
+        .remove(0);
+        let changes = rewrite(&mut s, &|_| None);
+        assert_eq!(changes, vec![("a.b".to_string(), "x".to_string())]);
+        assert_eq!(s.to_string(), "SELECT 'x'::TEXT AS \"set_config\"");
+    }
+}
