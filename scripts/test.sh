@@ -4,12 +4,25 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Test neighbours from Debian: the psql client.
-if ! command -v psql >/dev/null 2>&1; then
-  SUDO=""
-  [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+# Test neighbours from Debian: psql, pgjdbc and a Java runtime to run it, openssl for
+# test certificates.
+SUDO=""
+[ "$(id -u)" -ne 0 ] && SUDO="sudo"
+need=()
+command -v psql >/dev/null 2>&1 || need+=(postgresql-client)
+[ -f /usr/share/java/postgresql.jar ] || need+=(libpostgresql-jdbc-java)
+command -v java >/dev/null 2>&1 || need+=(default-jre-headless)
+command -v openssl >/dev/null 2>&1 || need+=(openssl)
+if [ ${#need[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq postgresql-client >/dev/null
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null
+fi
+
+# Python drivers (psycopg 3, asyncpg) in a venv outside the clone, reused across runs.
+export SUNDIAL_VENV="${SUNDIAL_VENV:-$HOME/.cache/sundial-venv}"
+if ! "$SUNDIAL_VENV/bin/python" -c "import psycopg, asyncpg" >/dev/null 2>&1; then
+  python3 -m venv "$SUNDIAL_VENV"
+  "$SUNDIAL_VENV/bin/pip" install -q -r tests/clients/requirements.txt
 fi
 
 # Reuse one build directory across clones (CI builds in a fresh clone each time).

@@ -18,6 +18,21 @@ pub struct Config {
     pub pg_addr: String,
     pub storage: StorageConfig,
     pub http: HttpConfig,
+    pub postgres: PostgresConfig,
+    /// Users of the Postgres endpoint. None: any user name is accepted without a password.
+    pub users: Vec<crate::pg::auth::User>,
+}
+
+/// The Postgres endpoint's TLS and authentication.
+#[derive(Debug, Clone, Default, serde::Deserialize, serde::Serialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PostgresConfig {
+    /// PEM certificate chain; with `tls_key`, TLS is offered to clients.
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of `tls_cert`.
+    pub tls_key: Option<PathBuf>,
+    /// `scram-sha-256` (default), `md5` or `password` (cleartext), when users are configured.
+    pub auth_method: crate::pg::auth::AuthMethod,
 }
 
 pub const DEFAULT_DATA_DIR: &str = "./sundial-data";
@@ -32,6 +47,8 @@ impl Default for Config {
             pg_addr: DEFAULT_PG_ADDR.to_string(),
             storage: StorageConfig::default(),
             http: HttpConfig::default(),
+            postgres: PostgresConfig::default(),
+            users: Vec::new(),
         }
     }
 }
@@ -82,6 +99,20 @@ impl Config {
                 "storage.flush_threshold_bytes must be positive".into(),
             ));
         }
+        if self.postgres.tls_cert.is_some() != self.postgres.tls_key.is_some() {
+            return Err(Error::Invalid(
+                "TLS needs both a certificate (--tls-cert) and a key (--tls-key)".into(),
+            ));
+        }
+        let mut names = std::collections::HashSet::new();
+        for u in &self.users {
+            if u.name.is_empty() || !names.insert(u.name.as_str()) {
+                return Err(Error::Invalid(format!(
+                    "users: empty or repeated user name {:?}",
+                    u.name
+                )));
+            }
+        }
         Ok(())
     }
 }
@@ -96,6 +127,19 @@ mod tests {
         let c = Config::from_toml(text).unwrap();
         c.validate().unwrap();
         assert_eq!(c.pg_addr, "0.0.0.0:5433");
+    }
+
+    #[test]
+    fn users_and_tls() {
+        let c = Config::from_toml(
+            "[postgres]\nauth_method = \"md5\"\n[[users]]\nname = \"grafana\"\npassword = \"s\"\n",
+        )
+        .unwrap();
+        c.validate().unwrap();
+        assert_eq!(c.users[0].name, "grafana");
+        assert_eq!(c.postgres.auth_method, crate::pg::auth::AuthMethod::Md5);
+        let half = Config::from_toml("[postgres]\ntls_cert = \"c.pem\"\n").unwrap();
+        assert!(half.validate().is_err());
     }
 
     #[test]

@@ -43,6 +43,7 @@ use pgwire::messages::startup::ParameterStatus;
 
 use crate::query::{QueryEngine, statements};
 
+pub mod auth;
 pub mod encode;
 pub mod rewrite;
 pub mod session;
@@ -482,6 +483,65 @@ pub struct Startup {
     services: Arc<Services>,
     connections: Arc<ConnectionManager>,
     pids: pgwire::api::RandomPidSecretKeyGenerator,
+    /// With users configured: pgwire's handler for the configured method, fresh for each
+    /// connection (the SCRAM exchange keeps state in it).
+    password: Option<PasswordAuth>,
+}
+
+/// pgwire's password handlers, one per method.
+enum PasswordAuth {
+    Scram(pgwire::api::auth::sasl::SASLAuthStartupHandler<SessionParameters>),
+    Md5(pgwire::api::auth::md5pass::Md5PasswordAuthStartupHandler<auth::Source, SessionParameters>),
+    Cleartext(
+        pgwire::api::auth::cleartext::CleartextPasswordAuthStartupHandler<
+            auth::Source,
+            SessionParameters,
+        >,
+    ),
+}
+
+impl PasswordAuth {
+    fn new(users: &Arc<auth::Users>, connections: &Arc<ConnectionManager>) -> PasswordAuth {
+        use pgwire::api::auth::{cleartext, md5pass, sasl};
+        let source = auth::Source {
+            users: users.clone(),
+        };
+        match users.method {
+            auth::AuthMethod::ScramSha256 => PasswordAuth::Scram(
+                sasl::SASLAuthStartupHandler::new(Arc::new(SessionParameters))
+                    .with_scram(sasl::scram::ScramAuth::new(Arc::new(source)))
+                    .with_connection_manager(connections.clone()),
+            ),
+            auth::AuthMethod::Md5 => PasswordAuth::Md5(
+                md5pass::Md5PasswordAuthStartupHandler::new(
+                    Arc::new(source),
+                    Arc::new(SessionParameters),
+                )
+                .with_connection_manager(connections.clone()),
+            ),
+            auth::AuthMethod::Password => PasswordAuth::Cleartext(
+                cleartext::CleartextPasswordAuthStartupHandler::new(source, SessionParameters)
+                    .with_connection_manager(connections.clone()),
+            ),
+        }
+    }
+
+    async fn on_startup<C>(
+        &self,
+        client: &mut C,
+        message: PgWireFrontendMessage,
+    ) -> PgWireResult<()>
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        match self {
+            PasswordAuth::Scram(h) => h.on_startup(client, message).await,
+            PasswordAuth::Md5(h) => h.on_startup(client, message).await,
+            PasswordAuth::Cleartext(h) => h.on_startup(client, message).await,
+        }
+    }
 }
 
 /// The `server_version` we announce: PostgreSQL's version first, then ours.
@@ -521,6 +581,11 @@ impl StartupHandler for Startup {
                 .cloned()
                 .unwrap_or_else(|| DEFAULT_DATABASE.to_string());
             self.services.get(&db)?;
+            if let Some(password) = &self.password {
+                pgwire::api::auth::save_startup_parameters_to_metadata(client, startup);
+                session::apply_startup(client, &startup.parameters)?;
+                return password.on_startup(client, message).await;
+            }
             pgwire::api::auth::protocol_negotiation(client, startup).await?;
             pgwire::api::auth::save_startup_parameters_to_metadata(client, startup);
             session::apply_startup(client, &startup.parameters)?;
@@ -535,6 +600,8 @@ impl StartupHandler for Startup {
                 .session_extensions()
                 .insert::<pgwire::api::ConnectionGuard>(guard);
             pgwire::api::auth::finish_authentication(client, &SessionParameters).await?;
+        } else if let Some(password) = &self.password {
+            return password.on_startup(client, message).await;
         }
         Ok(())
     }
@@ -544,10 +611,24 @@ impl StartupHandler for Startup {
 pub struct Errors;
 
 impl ErrorHandler for Errors {
-    fn on_error<C>(&self, _client: &C, error: &mut PgWireError)
+    fn on_error<C>(&self, client: &C, error: &mut PgWireError)
     where
         C: ClientInfo,
     {
+        if let PgWireError::InvalidPassword(_) = error {
+            // SCRAM clients leave the user out of the exchange; name the startup user.
+            let user = client
+                .metadata()
+                .get(pgwire::api::METADATA_USER)
+                .cloned()
+                .unwrap_or_default();
+            *error = user_error(
+                "FATAL",
+                "28P01",
+                format!("password authentication failed for user \"{user}\""),
+            );
+            return;
+        }
         if let PgWireError::ApiError(inner) = error {
             let (code, message) = sqlstate(inner.as_ref());
             tracing::debug!(code, %message, "query failed");
@@ -594,12 +675,14 @@ pub fn sqlstate(err: &(dyn std::error::Error + 'static)) -> (&'static str, Strin
 /// The pgwire handler set.
 pub struct Handlers {
     dispatcher: Arc<Dispatcher>,
-    startup: Arc<Startup>,
+    services: Arc<Services>,
+    connections: Arc<ConnectionManager>,
+    users: Arc<auth::Users>,
     cancel: Arc<DefaultCancelHandler>,
 }
 
 impl Handlers {
-    pub fn new(query: Arc<QueryEngine>) -> Handlers {
+    pub fn new(query: Arc<QueryEngine>, users: Arc<auth::Users>) -> Handlers {
         let services = Arc::new(Services {
             query,
             by_db: Mutex::new(HashMap::new()),
@@ -615,11 +698,9 @@ impl Handlers {
                 }),
                 hooks: hooks(),
             }),
-            startup: Arc::new(Startup {
-                services,
-                connections: connections.clone(),
-                pids: Default::default(),
-            }),
+            services,
+            connections: connections.clone(),
+            users,
             cancel: Arc::new(DefaultCancelHandler::new(connections)),
         }
     }
@@ -634,8 +715,17 @@ impl PgWireServerHandlers for Handlers {
         self.dispatcher.clone()
     }
 
+    /// Called once per connection.
     fn startup_handler(&self) -> Arc<impl StartupHandler> {
-        self.startup.clone()
+        Arc::new(Startup {
+            services: self.services.clone(),
+            connections: self.connections.clone(),
+            pids: Default::default(),
+            password: self
+                .users
+                .required()
+                .then(|| PasswordAuth::new(&self.users, &self.connections)),
+        })
     }
 
     fn error_handler(&self) -> Arc<impl ErrorHandler> {
@@ -647,17 +737,37 @@ impl PgWireServerHandlers for Handlers {
     }
 }
 
+/// What the Postgres endpoint needs besides the query engine.
+#[derive(Default)]
+pub struct Options {
+    pub users: Arc<auth::Users>,
+    pub tls: Option<pgwire::tokio::TlsAcceptor>,
+}
+
 /// Accepts Postgres connections until `shutdown` fires.
-pub async fn serve(listener: TcpListener, query: Arc<QueryEngine>, shutdown: CancellationToken) {
-    let handlers = Arc::new(Handlers::new(query));
+pub async fn serve(
+    listener: TcpListener,
+    query: Arc<QueryEngine>,
+    options: Options,
+    shutdown: CancellationToken,
+) {
+    if !options.users.required() && listener.local_addr().is_ok_and(|a| !a.ip().is_loopback()) {
+        tracing::warn!(
+            "the Postgres endpoint accepts any user without a password on a non-loopback \
+             address; configure [[users]] to require passwords"
+        );
+    }
+    let tls = options.tls.clone();
+    let handlers = Arc::new(Handlers::new(query, options.users));
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => break,
             accepted = listener.accept() => match accepted {
                 Ok((socket, peer)) => {
                     let handlers = handlers.clone();
+                    let tls = tls.clone();
                     tokio::spawn(async move {
-                        if let Err(e) = pgwire::tokio::process_socket(socket, None, handlers).await {
+                        if let Err(e) = pgwire::tokio::process_socket(socket, tls, handlers).await {
                             tracing::debug!(%peer, error = %e, "postgres connection ended with an error");
                         }
                     });

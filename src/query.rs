@@ -107,11 +107,14 @@ impl QueryEngine {
         {
             return Ok(ctx.clone());
         }
-        let config = SessionConfig::new()
+        let mut config = SessionConfig::new()
             // Our own, PostgreSQL-shaped information_schema (see information_schema.rs).
             .with_information_schema(false)
             .with_create_default_catalog_and_schema(false)
             .with_default_catalog_and_schema(db, "public");
+        // timestamptz values (now(), '…'::timestamptz) carry UTC, like the `time` column;
+        // each session shows them in its own TimeZone (pg::encode).
+        config.options_mut().execution.time_zone = Some("UTC".to_string());
         let own = Arc::new(catalog::DatabaseCatalog::new(
             database.clone(),
             self.engine.clone(),

@@ -76,7 +76,23 @@ impl Server {
             }
         });
         let query = Arc::new(QueryEngine::new(engine.clone()));
-        tasks.spawn(crate::pg::serve(pg_listener, query, shutdown.clone()));
+        let tls = match (&config.postgres.tls_cert, &config.postgres.tls_key) {
+            (Some(cert), Some(key)) => {
+                Some(crate::pg::auth::tls_acceptor(cert, key).map_err(Error::Internal)?)
+            }
+            _ => None,
+        };
+        let users = Arc::new(crate::pg::auth::Users::new(
+            &config.users,
+            config.postgres.auth_method,
+        ));
+        let pg_options = crate::pg::Options { users, tls };
+        tasks.spawn(crate::pg::serve(
+            pg_listener,
+            query,
+            pg_options,
+            shutdown.clone(),
+        ));
         tracing::info!(%http_addr, %pg_addr, data_dir = %config.data_dir.display(), "sundial is ready");
         Ok(Server {
             http_addr,

@@ -47,6 +47,12 @@ struct ServeArgs {
     /// Largest accepted HTTP write body in bytes, after gzip decoding [default: 33554432]
     #[arg(long, env = "SUNDIAL_MAX_BODY_BYTES", value_name = "BYTES")]
     max_body_bytes: Option<usize>,
+    /// PEM certificate chain for TLS on the Postgres endpoint (needs --tls-key)
+    #[arg(long, env = "SUNDIAL_TLS_CERT", value_name = "FILE")]
+    tls_cert: Option<PathBuf>,
+    /// PEM private key for --tls-cert
+    #[arg(long, env = "SUNDIAL_TLS_KEY", value_name = "FILE")]
+    tls_key: Option<PathBuf>,
 }
 
 impl ServeArgs {
@@ -69,6 +75,12 @@ impl ServeArgs {
         }
         if let Some(v) = self.max_body_bytes {
             config.http.max_body_bytes = v;
+        }
+        if let Some(v) = self.tls_cert {
+            config.postgres.tls_cert = Some(v);
+        }
+        if let Some(v) = self.tls_key {
+            config.postgres.tls_key = Some(v);
         }
         Ok(config)
     }

@@ -59,6 +59,11 @@ pub fn get<C: ClientInfo + ?Sized>(client: &C, name: &str) -> Option<String> {
 
 /// Checks and normalizes a new value for `name`.
 fn normalize(name: &str, value: &str) -> PgWireResult<String> {
+    // asyncpg sends `client_encoding='utf-8'` quoted, as a GUC string may be.
+    let value = value
+        .strip_prefix('\'')
+        .and_then(|v| v.strip_suffix('\''))
+        .unwrap_or(value);
     let invalid = || {
         error(
             "22023",

@@ -1,8 +1,9 @@
 //! Integration tests: the real `sundial` binary on port 0 in a temp dir, driven by real
-//! clients (HTTP, tokio-postgres, the `psql` binary).
+//! clients (HTTP, tokio-postgres, `psql`, psycopg, asyncpg, pgjdbc).
 
 mod clients;
 mod config;
+mod drivers;
 mod durability;
 mod errors;
 mod harness;
