@@ -233,7 +233,7 @@ impl SimpleQueryHandler for Dispatcher {
                 responses.push(self.execute_own(client, stmt).await?);
                 continue;
             }
-            let parsed = self.parser.sql.parse(&part).map_err(api_error)?;
+            let parsed = self.parser.parse(&part).map_err(api_error)?;
             for stmt in parsed {
                 responses.push(self.run_simple(client, stmt).await?);
             }
@@ -324,7 +324,7 @@ impl ExtendedQueryHandler for Dispatcher {
         }
         // set_config() changes the session when the statement runs, not when it is parsed.
         if sql.to_ascii_lowercase().contains("set_config")
-            && let Ok(mut again) = self.parser.sql.parse(sql)
+            && let Ok(mut again) = self.parser.parse(sql)
             && let Some(first) = again.first_mut()
         {
             let changes = rewrite::rewrite(first, &|name| session::get(client, name));
@@ -407,6 +407,29 @@ pub struct DispatchParser {
     hooks: Vec<Arc<dyn QueryHook>>,
 }
 
+impl DispatchParser {
+    /// Parses with datafusion-pg-catalog's rewrite rules. Its token blacklist, which stubs
+    /// out client queries DataFusion cannot plan, is skipped for queries that read
+    /// `search_path`: the blacklist replaces Grafana's search-path subquery with `''`
+    /// (from before `current_setting()` existed), and Sundial answers it for real.
+    fn parse(
+        &self,
+        sql: &str,
+    ) -> Result<Vec<SqlStatement>, datafusion::sql::sqlparser::parser::ParserError> {
+        if !sql.contains("current_setting('search_path')") {
+            return self.sql.parse(sql);
+        }
+        let statements = datafusion::sql::sqlparser::parser::Parser::parse_sql(
+            &datafusion::sql::sqlparser::dialect::PostgreSqlDialect {},
+            sql,
+        )?;
+        Ok(statements
+            .into_iter()
+            .map(|s| self.sql.rewrite(s))
+            .collect())
+    }
+}
+
 #[async_trait]
 impl QueryParser for DispatchParser {
     type Statement = Statement;
@@ -424,7 +447,7 @@ impl QueryParser for DispatchParser {
             parsed.map_err(statement_error)?;
             return Ok(Some((sql.to_string(), None)));
         }
-        let mut parsed = self.sql.parse(sql).map_err(api_error)?;
+        let mut parsed = self.parse(sql).map_err(api_error)?;
         if parsed.is_empty() {
             return Ok(None);
         }

@@ -17,8 +17,11 @@ use std::ops::ControlFlow;
 
 use datafusion::sql::sqlparser::ast::{
     DataType as SqlType, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, Ident, Query,
-    SelectItem, SetExpr, Statement, Value, visit_expressions_mut,
+    SelectItem, SetExpr, Statement, TableAliasColumnDef, TableFactor, Value, VisitMut, VisitorMut,
+    visit_expressions_mut,
 };
+use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
+use datafusion::sql::sqlparser::parser::Parser;
 
 /// Separates a column's name from the suffix that keeps duplicate names apart.
 const UNIQUE_MARK: char = '\u{1f}';
@@ -163,6 +166,63 @@ fn string_arg(arg: &FunctionArg) -> Option<String> {
     }
 }
 
+/// Functions that return a set of rows when called in FROM (the rest are scalar).
+const SET_RETURNING: &[&str] = &["generate_series", "range", "unnest", "generate_subscripts"];
+
+/// PostgreSQL's functions in FROM: a scalar function there is a one-row table whose
+/// column is named by the alias (`FROM string_to_array(x, ',') s` → `s` is the array),
+/// and a set-returning function's alias also names its column (`generate_series(1, 3)
+/// AS i` → column `i`). DataFusion only knows table functions with their own column
+/// names, so scalar calls become `(SELECT f(…) AS s) AS s` and set-returning ones get
+/// the column alias.
+struct FromFunctions;
+
+impl VisitorMut for FromFunctions {
+    type Break = ();
+
+    fn pre_visit_table_factor(&mut self, factor: &mut TableFactor) -> ControlFlow<()> {
+        let TableFactor::Table {
+            name,
+            alias: Some(alias),
+            args: Some(args),
+            ..
+        } = factor
+        else {
+            return ControlFlow::Continue(());
+        };
+        let Some(function) = name.0.last().and_then(|p| p.as_ident()) else {
+            return ControlFlow::Continue(());
+        };
+        let function = function.value.to_lowercase();
+        if SET_RETURNING.contains(&function.as_str()) {
+            if alias.columns.is_empty() && (function != "unnest" || args.args.len() == 1) {
+                alias.columns = vec![TableAliasColumnDef::from_name(alias.name.value.clone())];
+            }
+            return ControlFlow::Continue(());
+        }
+        let call = format!(
+            "SELECT {name}({}) AS {}",
+            args.args
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", "),
+            alias.name
+        );
+        if let Ok(mut parsed) = Parser::parse_sql(&PostgreSqlDialect {}, &call)
+            && let Some(Statement::Query(subquery)) = parsed.pop()
+        {
+            *factor = TableFactor::Derived {
+                lateral: false,
+                subquery,
+                alias: Some(alias.clone()),
+                sample: None,
+            };
+        }
+        ControlFlow::Continue(())
+    }
+}
+
 /// Rewrites `statement` for this session. `setting` answers a setting's session value;
 /// the returned list holds the `set_config` calls to apply, in order.
 pub fn rewrite(
@@ -172,6 +232,7 @@ pub fn rewrite(
     if let Statement::Query(query) = statement {
         name_columns(query);
     }
+    let _ = statement.visit(&mut FromFunctions);
     let mut changes = Vec::new();
     let _ = visit_expressions_mut(statement, |expr| {
         let Expr::Function(f) = expr else {

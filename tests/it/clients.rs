@@ -148,3 +148,120 @@ async fn information_schema_uses_postgres_type_names() {
             .is_err()
     );
 }
+
+/// The extended protocol as pgx (Grafana 12.4+) and tokio-postgres use it: named statements
+/// that persist, `$n` parameters typed by the server, Describe, row limits with
+/// PortalSuspended, and the empty and comment-only queries.
+#[tokio::test]
+async fn extended_protocol_statements_portals_and_empty_queries() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path(), &[]);
+    let lines: String = (0..10)
+        .map(|i| {
+            format!(
+                "cpu,hostname=h{} usage_user={i}.5 {}\n",
+                i % 2,
+                1714557600 + i * 60
+            )
+        })
+        .collect();
+    let (status, body) = server.post("/write?db=sundial&precision=s", lines).await;
+    assert_eq!(status, 204, "{body}");
+    let mut c = server.pg("sundial").await;
+
+    // Grafana 13's schema API queries, with text parameters.
+    let schemas = c
+        .query(
+            "SELECT schema_name FROM information_schema.schemata \
+             WHERE schema_name NOT LIKE 'pg_%' AND schema_name != 'information_schema' \
+             ORDER BY schema_name",
+            &[],
+        )
+        .await
+        .unwrap();
+    assert_eq!(schemas.len(), 1);
+    let tables = c
+        .query(
+            "SELECT table_name FROM information_schema.tables \
+             WHERE table_schema = $1 AND table_type IN ('BASE TABLE', 'VIEW') ORDER BY table_name",
+            &[&"public"],
+        )
+        .await
+        .unwrap();
+    assert_eq!(tables[0].get::<_, String>(0), "cpu");
+    let columns = c
+        .query(
+            "SELECT column_name, data_type, udt_name, numeric_precision, numeric_scale \
+             FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2 \
+             ORDER BY ordinal_position",
+            &[&"public", &"cpu"],
+        )
+        .await
+        .unwrap();
+    let udt: Vec<String> = columns.iter().map(|r| r.get(2)).collect();
+    assert_eq!(udt, ["timestamptz", "text", "float8"]);
+
+    // A named statement: described once (parameter and column types), run many times.
+    let stmt = c
+        .prepare("SELECT hostname, count(*) AS n FROM cpu WHERE usage_user > $1 GROUP BY hostname ORDER BY hostname")
+        .await
+        .unwrap();
+    assert_eq!(stmt.params(), &[tokio_postgres::types::Type::FLOAT8]);
+    let names: Vec<&str> = stmt.columns().iter().map(|c| c.name()).collect();
+    assert_eq!(names, ["hostname", "n"]);
+    for (threshold, expected) in [(0.0, 10), (5.0, 5), (100.0, 0)] {
+        let rows = c.query(&stmt, &[&threshold]).await.unwrap();
+        let total: i64 = rows.iter().map(|r| r.get::<_, i64>(1)).sum();
+        assert_eq!(total, expected, "threshold {threshold}");
+    }
+
+    // Row limits: a portal read three rows at a time (Execute with max_rows, PortalSuspended).
+    let tx = c.transaction().await.unwrap();
+    let portal = tx
+        .bind("SELECT usage_user FROM cpu ORDER BY time", &[])
+        .await
+        .unwrap();
+    let mut seen = Vec::new();
+    loop {
+        let rows = tx.query_portal(&portal, 3).await.unwrap();
+        if rows.is_empty() {
+            break;
+        }
+        assert!(rows.len() <= 3);
+        seen.extend(rows.iter().map(|r| r.get::<_, f64>(0)));
+    }
+    tx.commit().await.unwrap();
+    assert_eq!(seen, (0..10).map(|i| i as f64 + 0.5).collect::<Vec<_>>());
+
+    // `;` and a comment-only query answer EmptyQueryResponse, not an error.
+    for q in [";", "-- ping", "/* ping */"] {
+        let msgs = c
+            .simple_query(q)
+            .await
+            .unwrap_or_else(|e| panic!("{q}: {e:?}"));
+        assert!(
+            !msgs
+                .iter()
+                .any(|m| matches!(m, tokio_postgres::SimpleQueryMessage::Row(_))),
+            "{q}"
+        );
+    }
+    // Multi-statement simple queries answer each statement.
+    let msgs = c
+        .simple_query("SELECT 1; SELECT 2, 3; SET application_name = 'x'")
+        .await
+        .unwrap();
+    let rows = msgs
+        .iter()
+        .filter(|m| matches!(m, tokio_postgres::SimpleQueryMessage::Row(_)))
+        .count();
+    assert_eq!(rows, 2);
+    let completes: Vec<u64> = msgs
+        .iter()
+        .filter_map(|m| match m {
+            tokio_postgres::SimpleQueryMessage::CommandComplete(n) => Some(*n),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(completes, [1, 1, 0]);
+}
