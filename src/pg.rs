@@ -12,7 +12,6 @@ use datafusion::error::DataFusionError;
 use datafusion_postgres::DfSessionService;
 use datafusion_postgres::pgwire;
 use futures::Sink;
-use parking_lot::Mutex;
 use pgwire::api::auth::StartupHandler;
 use pgwire::api::cancel::DefaultCancelHandler;
 use pgwire::api::portal::{Format, Portal};
@@ -28,7 +27,7 @@ use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-use datafusion::arrow::datatypes::{DataType, Field, Schema};
+use datafusion::arrow::datatypes::DataType;
 use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
 use datafusion::common::{ParamValues, ToDFSchema};
 use datafusion::logical_expr::{Expr, LogicalPlan};
@@ -68,46 +67,38 @@ fn database_of<C: ClientInfo + ?Sized>(client: &C) -> String {
         .unwrap_or_else(|| DEFAULT_DATABASE.to_string())
 }
 
-/// The context a service was built on, and the service.
-type ServiceEntry = (
-    Arc<datafusion::prelude::SessionContext>,
-    Arc<DfSessionService>,
-);
-
-/// Per-database query services, created on first use.
+/// The query engine, and the library parser whose parameter typing Sundial reuses.
 struct Services {
     query: Arc<QueryEngine>,
-    /// Per database: the context a service was built on, and the service.
-    by_db: Mutex<HashMap<String, ServiceEntry>>,
+    /// datafusion-postgres' handler, kept for `get_parameter_types`: the wire types of a
+    /// plan's `$n` (casts, `oid` columns of pg_catalog). It reads only the plan, so one
+    /// handler on an empty context serves every database.
+    params: DfSessionService,
 }
 
 impl Services {
-    fn get(&self, db: &str) -> PgWireResult<ServiceEntry> {
-        let ctx = self.query.context(db).map_err(|e| match e {
+    /// The context of database `db` (cached by the query engine).
+    fn context(&self, db: &str) -> PgWireResult<Arc<SessionContext>> {
+        self.query.context(db).map_err(|e| match e {
             crate::query::Error::UnknownDatabase { .. } => {
                 user_error("FATAL", "3D000", e.to_string())
             }
             other => PgWireError::ApiError(Box::new(other)),
-        })?;
-        let mut by_db = self.by_db.lock();
-        if let Some((c, s)) = by_db.get(db)
-            && Arc::ptr_eq(c, &ctx)
-        {
-            return Ok((c.clone(), s.clone()));
-        }
-        let service = Arc::new(DfSessionService::new(ctx.clone()));
-        by_db.insert(db.to_string(), (ctx.clone(), service.clone()));
-        Ok((ctx, service))
+        })
     }
 
-    fn for_client<C: ClientInfo + ?Sized>(&self, client: &C) -> PgWireResult<ServiceEntry> {
-        self.get(&database_of(client))
+    fn for_client<C: ClientInfo + ?Sized>(&self, client: &C) -> PgWireResult<Arc<SessionContext>> {
+        self.context(&database_of(client))
+    }
+
+    /// The wire types of a statement's parameters.
+    fn parameter_types(&self, stmt: &Statement) -> PgWireResult<Vec<Type>> {
+        self.params.query_parser().get_parameter_types(stmt)
     }
 }
 
-fn statement_error(e: impl Into<(&'static str, String)>) -> PgWireError {
-    let (code, message) = e.into();
-    user_error("ERROR", code, message)
+fn statement_error(e: crate::query::StatementError) -> PgWireError {
+    user_error("ERROR", e.code, e.message)
 }
 
 fn user_error(severity: &str, code: &str, message: String) -> PgWireError {
@@ -194,13 +185,9 @@ async fn execute_plan<C: ClientInfo + ?Sized>(
 
 /// A plan with no rows whose columns are all text (Describe of `SHOW`, `SET`, …).
 fn text_plan(columns: &[String]) -> PgWireResult<LogicalPlan> {
-    let schema = Schema::new(
-        columns
-            .iter()
-            .map(|c| Field::new(c, DataType::Utf8, true))
-            .collect::<Vec<_>>(),
-    );
-    let schema = schema.to_dfschema().map_err(api_error)?;
+    let schema = encode::text_schema(columns)
+        .to_dfschema()
+        .map_err(api_error)?;
     Ok(LogicalPlan::EmptyRelation(
         datafusion::logical_expr::EmptyRelation {
             produce_one_row: false,
@@ -213,7 +200,6 @@ fn text_plan(columns: &[String]) -> PgWireResult<LogicalPlan> {
 pub struct Dispatcher {
     services: Arc<Services>,
     parser: Arc<DispatchParser>,
-    hooks: Vec<Arc<dyn QueryHook>>,
 }
 
 #[async_trait]
@@ -260,8 +246,8 @@ impl Dispatcher {
             report(client, outcome.reports).await?;
             return Ok(outcome.response);
         }
-        let (ctx, _) = self.services.for_client(client)?;
-        for hook in &self.hooks {
+        let ctx = self.services.for_client(client)?;
+        for hook in &self.parser.hooks {
             if let Some(result) = hook.handle_simple_query(&stmt, &ctx, client).await {
                 return result;
             }
@@ -312,9 +298,9 @@ impl ExtendedQueryHandler for Dispatcher {
             report(client, outcome.reports).await?;
             return Ok(outcome.response);
         }
-        let (ctx, service) = self.services.for_client(client)?;
+        let ctx = self.services.for_client(client)?;
         let no_params = ParamValues::List(Vec::new());
-        for hook in &self.hooks {
+        for hook in &self.parser.hooks {
             if let Some(result) = hook
                 .handle_extended_query(stmt, plan, &no_params, &ctx, client)
                 .await
@@ -330,7 +316,7 @@ impl ExtendedQueryHandler for Dispatcher {
             let changes = rewrite::rewrite(first, &|name| session::get(client, name));
             apply_set_config(client, changes).await?;
         }
-        let params = parameters(&service, portal, plan)?;
+        let params = parameters(&self.services, portal, plan)?;
         let plan = plan
             .clone()
             .replace_params_with_values(&params)
@@ -341,7 +327,7 @@ impl ExtendedQueryHandler for Dispatcher {
 
 /// The values bound to a portal, decoded with the types the plan needs.
 fn parameters(
-    service: &DfSessionService,
+    services: &Services,
     portal: &Portal<Statement>,
     plan: &LogicalPlan,
 ) -> PgWireResult<ParamValues> {
@@ -368,9 +354,7 @@ fn parameters(
         .map(|(id, t)| (id.trim_start_matches('$').parse().unwrap_or(u32::MAX), t))
         .collect();
     ordered.sort_by_key(|(n, _)| *n);
-    let wire = service
-        .query_parser()
-        .get_parameter_types(&portal.statement.statement)?;
+    let wire = services.parameter_types(&portal.statement.statement)?;
     let inferred_refs: Vec<Option<&DataType>> = ordered.iter().map(|(_, t)| t.as_ref()).collect();
     let wire_refs: Vec<Option<&Type>> = wire.iter().map(Some).collect();
     arrow_pg::datatypes::df::deserialize_parameters_with_server_types(
@@ -455,7 +439,7 @@ impl QueryParser for DispatchParser {
         if let Some(columns) = session::describe(&stmt) {
             return Ok(Some((sql.to_string(), Some((stmt, text_plan(&columns)?)))));
         }
-        let (ctx, _) = self.services.for_client(client)?;
+        let ctx = self.services.for_client(client)?;
         for hook in &self.hooks {
             if let Some(plan) = hook.handle_extended_parse_query(&stmt, &ctx, client).await {
                 return Ok(Some((sql.to_string(), Some((stmt, plan?)))));
@@ -474,11 +458,7 @@ impl QueryParser for DispatchParser {
         if stmt.1.is_none() {
             return Ok(Vec::new());
         }
-        self.services
-            .get(DEFAULT_DATABASE)?
-            .1
-            .query_parser()
-            .get_parameter_types(stmt)
+        self.services.parameter_types(stmt)
     }
 
     fn get_result_schema(
@@ -567,11 +547,6 @@ impl PasswordAuth {
     }
 }
 
-/// The `server_version` we announce: PostgreSQL's version first, then ours.
-pub fn server_version() -> String {
-    crate::query::settings::server_version()
-}
-
 /// The startup `ParameterStatus`es: every reported setting with the session's value.
 struct SessionParameters;
 
@@ -603,7 +578,7 @@ impl StartupHandler for Startup {
                 .get(pgwire::api::METADATA_DATABASE)
                 .cloned()
                 .unwrap_or_else(|| DEFAULT_DATABASE.to_string());
-            self.services.get(&db)?;
+            self.services.context(&db)?;
             if let Some(password) = &self.password {
                 pgwire::api::auth::save_startup_parameters_to_metadata(client, startup);
                 session::apply_startup(client, &startup.parameters)?;
@@ -708,7 +683,7 @@ impl Handlers {
     pub fn new(query: Arc<QueryEngine>, users: Arc<auth::Users>) -> Handlers {
         let services = Arc::new(Services {
             query,
-            by_db: Mutex::new(HashMap::new()),
+            params: DfSessionService::new(Arc::new(SessionContext::new())),
         });
         let connections = Arc::new(ConnectionManager::new());
         Handlers {
@@ -719,7 +694,6 @@ impl Handlers {
                     sql: PostgresCompatibilityParser::new(),
                     hooks: hooks(),
                 }),
-                hooks: hooks(),
             }),
             services,
             connections: connections.clone(),

@@ -51,18 +51,12 @@ pub struct Outcome {
     pub rows: Option<usize>,
 }
 
-/// Why one of Sundial's own statements failed, with its SQLSTATE.
-#[derive(Debug, Clone, thiserror::Error)]
+/// Why one of Sundial's own statements is malformed or failed, with its SQLSTATE.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("{message}")]
 pub struct StatementError {
     pub code: &'static str,
     pub message: String,
-}
-
-impl From<StatementError> for (&'static str, String) {
-    fn from(e: StatementError) -> Self {
-        (e.code, e.message)
-    }
 }
 
 fn fail(code: &'static str, message: impl Into<String>) -> StatementError {
@@ -347,13 +341,7 @@ mod tests {
         for (filter, rows, segments) in cases {
             let before = stats.segments_read.load(Ordering::Relaxed);
             let sql = format!("SELECT count(*) FROM cpu WHERE {filter}");
-            let batches = ctx.sql(&sql).await.unwrap().collect().await.unwrap();
-            let n = batches[0]
-                .column(0)
-                .as_any()
-                .downcast_ref::<datafusion::arrow::array::Int64Array>()
-                .unwrap()
-                .value(0);
+            let n = count(&ctx, &sql).await;
             assert_eq!(n, rows, "{filter}");
             assert_eq!(
                 stats.segments_read.load(Ordering::Relaxed) - before,
@@ -365,6 +353,17 @@ mod tests {
             q.context("nope"),
             Err(Error::UnknownDatabase { .. })
         ));
+    }
+
+    /// The single integer a `SELECT count(…)` answers.
+    async fn count(ctx: &SessionContext, sql: &str) -> i64 {
+        let batches = ctx.sql(sql).await.unwrap().collect().await.unwrap();
+        batches[0]
+            .column(0)
+            .as_any()
+            .downcast_ref::<datafusion::arrow::array::Int64Array>()
+            .unwrap()
+            .value(0)
     }
 
     /// Tag predicates are resolved through the series index: only matching series'
@@ -393,13 +392,7 @@ mod tests {
             let ctx = ctx.clone();
             async move {
                 let before = stats.segment_bytes_read.load(Ordering::Relaxed);
-                let batches = ctx.sql(sql).await.unwrap().collect().await.unwrap();
-                let n = batches[0]
-                    .column(0)
-                    .as_any()
-                    .downcast_ref::<datafusion::arrow::array::Int64Array>()
-                    .unwrap()
-                    .value(0);
+                let n = count(&ctx, sql).await;
                 (n, stats.segment_bytes_read.load(Ordering::Relaxed) - before)
             }
         };

@@ -54,7 +54,7 @@ impl Default for OutputOptions {
 }
 
 /// A session time zone: UTC, a fixed offset, or a named IANA zone.
-#[derive(Clone, Debug)]
+#[derive(Clone, Copy, Debug)]
 pub enum SessionZone {
     Utc,
     Fixed(FixedOffset),
@@ -358,40 +358,33 @@ fn encode_value(
     pg_field: &FieldInfo,
     options: &OutputOptions,
 ) -> PgWireResult<()> {
-    let typed = |e: &mut DataRowEncoder, v: &dyn Fn() -> Option<PgFloat>| {
-        e.encode_field_with_type_and_format(
-            &v(),
-            pg_field.datatype(),
-            pg_field.format(),
-            pg_field.format_options(),
-        )
+    // arrow-pg's Encoder: encodes with the field's type, format and format options.
+    use arrow_pg::encoder::Encoder;
+    let present = !array.is_null(idx);
+    let float = |value: f64, single: bool| {
+        present.then_some(PgFloat {
+            value,
+            single,
+            extra_float_digits: options.extra_float_digits,
+        })
     };
     match arrow_field.data_type() {
-        DataType::Float64 => typed(encoder, &|| {
-            (!array.is_null(idx)).then(|| PgFloat {
-                value: array.as_primitive::<Float64Type>().value(idx),
-                single: false,
-                extra_float_digits: options.extra_float_digits,
-            })
-        }),
-        DataType::Float32 => typed(encoder, &|| {
-            (!array.is_null(idx)).then(|| PgFloat {
-                value: array.as_primitive::<Float32Type>().value(idx) as f64,
-                single: true,
-                extra_float_digits: options.extra_float_digits,
-            })
-        }),
+        DataType::Float64 => Encoder::encode_field(
+            encoder,
+            &float(array.as_primitive::<Float64Type>().value(idx), false),
+            pg_field,
+        ),
+        DataType::Float32 => Encoder::encode_field(
+            encoder,
+            &float(array.as_primitive::<Float32Type>().value(idx) as f64, true),
+            pg_field,
+        ),
         DataType::Timestamp(unit, tz) => {
-            let value = (!array.is_null(idx)).then(|| PgTimestamp {
+            let value = present.then(|| PgTimestamp {
                 micros: timestamp_micros(array, unit, idx),
-                zone: tz.as_ref().map(|_| options.time_zone.clone()),
+                zone: tz.as_ref().map(|_| options.time_zone),
             });
-            encoder.encode_field_with_type_and_format(
-                &value,
-                pg_field.datatype(),
-                pg_field.format(),
-                pg_field.format_options(),
-            )
+            Encoder::encode_field(encoder, &value, pg_field)
         }
         _ => arrow_pg::encoder::encode_value(encoder, array, idx, arrow_field, pg_field),
     }
@@ -506,19 +499,24 @@ pub fn statement_timeout() -> PgWireError {
     )))
 }
 
+/// A schema of nullable text columns (what `SHOW` answers).
+pub fn text_schema<S: AsRef<str>>(columns: &[S]) -> Schema {
+    Schema::new(
+        columns
+            .iter()
+            .map(|c| Field::new(c.as_ref(), DataType::Utf8, true))
+            .collect::<Vec<_>>(),
+    )
+}
+
 /// A small all-text result (for `SHOW` and similar), encoded like any other.
-pub fn text_rows(
-    columns: &[&str],
+pub fn text_rows<S: AsRef<str>>(
+    columns: &[S],
     rows: Vec<Vec<Option<String>>>,
     format: &Format,
     options: OutputOptions,
 ) -> PgWireResult<QueryResponse> {
-    let schema = Arc::new(Schema::new(
-        columns
-            .iter()
-            .map(|c| Field::new(*c, DataType::Utf8, true))
-            .collect::<Vec<_>>(),
-    ));
+    let schema = Arc::new(text_schema(columns));
     let arrays: Vec<ArrayRef> = (0..columns.len())
         .map(|i| {
             Arc::new(StringArray::from(

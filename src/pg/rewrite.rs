@@ -33,8 +33,7 @@ pub fn display_name(name: &str) -> &str {
     name.strip_prefix("__alias_").unwrap_or(name)
 }
 
-/// PostgreSQL's name for an unaliased result expression; `None` if the expression is a
-/// plain column (DataFusion names those the same way already).
+/// PostgreSQL's name for an unaliased result expression (`?column?` if it has none).
 fn pg_name(expr: &Expr) -> String {
     match expr {
         Expr::Identifier(i) => i.value.clone(),

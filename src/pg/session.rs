@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use datafusion::sql::sqlparser::ast::{Expr, Reset, Set, Statement, Value};
+use datafusion::sql::sqlparser::ast::{Expr, Ident, Reset, Set, Statement, Value};
 use datafusion_postgres::pgwire;
 use pgwire::api::ClientInfo;
 use pgwire::api::portal::Format;
@@ -281,21 +281,41 @@ pub struct Outcome {
     pub reports: Vec<(String, String)>,
 }
 
-/// What `SHOW` answers: column names (empty: one column named by the third part), rows.
-type ShowResult = (Vec<&'static str>, Vec<Vec<Option<String>>>, String);
-
-/// The column and value rows `SHOW` answers for `variable`.
-fn show<C: ClientInfo + ?Sized>(client: &C, variable: &[String]) -> PgWireResult<ShowResult> {
-    let name = match variable {
+/// The setting `SHOW` names (lower-cased); `None` for `SHOW ALL`.
+fn shown(variable: &[Ident]) -> Option<String> {
+    let parts: Vec<String> = variable.iter().map(|i| i.value.to_lowercase()).collect();
+    Some(match parts.as_slice() {
+        [all] if all == "all" => return None,
         [t, i, l] if t == "transaction" && i == "isolation" && l == "level" => {
             "transaction_isolation".to_string()
         }
         [t, z] if t == "time" && z == "zone" => "timezone".to_string(),
-        [one] => one.clone(),
-        _ => variable.join("."),
-    };
-    if name == "all" {
-        let rows = SETTINGS
+        _ => parts.join("."),
+    })
+}
+
+/// The columns of `SHOW ALL`.
+const SHOW_ALL_COLUMNS: [&str; 3] = ["name", "setting", "description"];
+
+/// The columns `SHOW` answers with: one named by the setting's PostgreSQL spelling.
+fn show_columns(variable: &[Ident]) -> Vec<String> {
+    match shown(variable) {
+        None => SHOW_ALL_COLUMNS.map(String::from).to_vec(),
+        Some(name) => vec![
+            settings::lookup(&name)
+                .map(|s| s.name.to_string())
+                .unwrap_or(name),
+        ],
+    }
+}
+
+/// The rows `SHOW` answers for `variable`.
+fn show_rows<C: ClientInfo + ?Sized>(
+    client: &C,
+    variable: &[Ident],
+) -> PgWireResult<Vec<Vec<Option<String>>>> {
+    match shown(variable) {
+        None => Ok(SETTINGS
             .iter()
             .map(|s| {
                 vec![
@@ -304,35 +324,18 @@ fn show<C: ClientInfo + ?Sized>(client: &C, variable: &[String]) -> PgWireResult
                     Some(s.description.to_string()),
                 ]
             })
-            .collect();
-        return Ok((vec!["name", "setting", "description"], rows, String::new()));
+            .collect()),
+        Some(name) => {
+            let value = get(client, &name).ok_or_else(|| unrecognized(&name))?;
+            Ok(vec![vec![Some(value)]])
+        }
     }
-    let value = get(client, &name).ok_or_else(|| unrecognized(&name))?;
-    let column = settings::lookup(&name)
-        .map(|s| s.name.to_string())
-        .unwrap_or(name);
-    Ok((Vec::new(), vec![vec![Some(value)]], column))
 }
 
 /// Result columns of a session statement, for Describe (`None`: not a session statement).
 pub fn describe(statement: &Statement) -> Option<Vec<String>> {
     match statement {
-        Statement::ShowVariable { variable } => {
-            let parts: Vec<String> = variable.iter().map(|i| i.value.to_lowercase()).collect();
-            if parts == ["all"] {
-                return Some(vec!["name".into(), "setting".into(), "description".into()]);
-            }
-            let name = match parts.as_slice() {
-                [t, ..] if t == "transaction" => "transaction_isolation".to_string(),
-                [t, z] if t == "time" && z == "zone" => "TimeZone".to_string(),
-                _ => parts.join("."),
-            };
-            Some(vec![
-                settings::lookup(&name)
-                    .map(|s| s.name.to_string())
-                    .unwrap_or(name),
-            ])
-        }
+        Statement::ShowVariable { variable } => Some(show_columns(variable)),
         Statement::Set(_) | Statement::Reset(_) => Some(Vec::new()),
         _ => None,
     }
@@ -349,21 +352,14 @@ pub fn execute<C: ClientInfo + ?Sized>(
         reports,
     };
     let result = match statement {
-        Statement::ShowVariable { variable } => {
-            let parts: Vec<String> = variable.iter().map(|i| i.value.to_lowercase()).collect();
-            show(client, &parts).and_then(|(columns, rows, single)| {
-                let columns: Vec<&str> = if columns.is_empty() {
-                    vec![single.as_str()]
-                } else {
-                    columns
-                };
-                let response = encode::text_rows(&columns, rows, format, output_options(client))?;
-                Ok(Outcome {
-                    response: Response::Query(response),
-                    reports: Vec::new(),
-                })
+        Statement::ShowVariable { variable } => show_rows(client, variable).and_then(|rows| {
+            let columns = show_columns(variable);
+            let response = encode::text_rows(&columns, rows, format, output_options(client))?;
+            Ok(Outcome {
+                response: Response::Query(response),
+                reports: Vec::new(),
             })
-        }
+        }),
         Statement::Set(set_stmt) => match set_stmt {
             Set::SingleAssignment {
                 variable, values, ..

@@ -23,12 +23,6 @@ pub fn version_text() -> String {
     )
 }
 
-/// A setting's value where there is no session (sessions substitute their own values
-/// before planning, see `pg::rewrite`).
-pub fn setting(name: &str) -> Option<String> {
-    super::settings::default_value(name)
-}
-
 fn current_setting_udf() -> ScalarUDF {
     create_udf(
         "current_setting",
@@ -37,7 +31,9 @@ fn current_setting_udf() -> ScalarUDF {
         Volatility::Stable,
         Arc::new(|args: &[ColumnarValue]| {
             let lookup = |name: &str| {
-                setting(name).ok_or_else(|| {
+                // Sessions substitute their own values before planning (pg::rewrite);
+                // this answers where there is no session.
+                super::settings::default_value(name).ok_or_else(|| {
                     DataFusionError::Plan(format!(
                         "unrecognized configuration parameter \"{name}\""
                     ))

@@ -16,6 +16,8 @@ use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::keywords::Keyword;
 use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
 
+use super::StatementError;
+
 /// A parsed Sundial statement.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Statement {
@@ -54,22 +56,8 @@ pub enum Statement {
     },
 }
 
-/// Why a statement of ours is malformed (SQLSTATE 42601 or 22023).
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error("{message}")]
-pub struct ParseError {
-    pub code: &'static str,
-    pub message: String,
-}
-
-impl From<ParseError> for (&'static str, String) {
-    fn from(e: ParseError) -> Self {
-        (e.code, e.message)
-    }
-}
-
-fn syntax(message: impl Into<String>) -> ParseError {
-    ParseError {
+fn syntax(message: impl Into<String>) -> StatementError {
+    StatementError {
         code: "42601",
         message: message.into(),
     }
@@ -105,7 +93,7 @@ impl Cursor {
     }
 
     /// An identifier: unquoted ones fold to lower case, as in PostgreSQL.
-    fn ident(&mut self) -> Result<String, ParseError> {
+    fn ident(&mut self) -> Result<String, StatementError> {
         match self.peek().cloned() {
             Some(Token::Word(w)) => {
                 self.pos += 1;
@@ -122,7 +110,7 @@ impl Cursor {
         }
     }
 
-    fn string(&mut self) -> Result<String, ParseError> {
+    fn string(&mut self) -> Result<String, StatementError> {
         match self.peek().cloned() {
             Some(Token::SingleQuotedString(s)) => {
                 self.pos += 1;
@@ -135,7 +123,7 @@ impl Cursor {
         }
     }
 
-    fn expect(&mut self, t: Token) -> Result<(), ParseError> {
+    fn expect(&mut self, t: Token) -> Result<(), StatementError> {
         if self.token(&t) {
             Ok(())
         } else {
@@ -146,7 +134,7 @@ impl Cursor {
         }
     }
 
-    fn end(&mut self) -> Result<(), ParseError> {
+    fn end(&mut self) -> Result<(), StatementError> {
         while self.token(&Token::SemiColon) {}
         match self.peek() {
             None => Ok(()),
@@ -162,7 +150,7 @@ fn describe(t: Option<&Token>) -> String {
 }
 
 /// `(ttl = 'dur')`
-fn ttl_option(c: &mut Cursor) -> Result<u64, ParseError> {
+fn ttl_option(c: &mut Cursor) -> Result<u64, StatementError> {
     c.expect(Token::LParen)?;
     let key = c.ident()?;
     if key != "ttl" {
@@ -173,7 +161,7 @@ fn ttl_option(c: &mut Cursor) -> Result<u64, ParseError> {
     c.expect(Token::Eq)?;
     let text = c.string()?;
     c.expect(Token::RParen)?;
-    parse_duration(&text).ok_or_else(|| ParseError {
+    parse_duration(&text).ok_or_else(|| StatementError {
         code: "22023",
         message: format!(
             "invalid duration '{text}': use interval text like '30 days' or a duration like '12h'"
@@ -182,7 +170,7 @@ fn ttl_option(c: &mut Cursor) -> Result<u64, ParseError> {
 }
 
 /// Recognizes Sundial's own statements. `None`: not one of ours (DataFusion's turn).
-pub fn parse(sql: &str) -> Option<Result<Statement, ParseError>> {
+pub fn parse(sql: &str) -> Option<Result<Statement, StatementError>> {
     let tokens = Tokenizer::new(&PostgreSqlDialect {}, sql).tokenize().ok()?;
     let tokens: Vec<Token> = tokens
         .into_iter()
@@ -282,7 +270,7 @@ pub fn split(sql: &str) -> Option<Vec<String>> {
     Some(out)
 }
 
-fn create_database(c: &mut Cursor) -> Result<Statement, ParseError> {
+fn create_database(c: &mut Cursor) -> Result<Statement, StatementError> {
     let if_not_exists = c.keyword(Keyword::IF);
     if if_not_exists && !(c.keyword(Keyword::NOT) && c.keyword(Keyword::EXISTS)) {
         return Err(syntax("expected IF NOT EXISTS"));
@@ -304,7 +292,7 @@ fn create_database(c: &mut Cursor) -> Result<Statement, ParseError> {
 fn drop_(
     c: &mut Cursor,
     make: impl Fn(String, bool) -> Statement,
-) -> Result<Statement, ParseError> {
+) -> Result<Statement, StatementError> {
     let if_exists = c.keyword(Keyword::IF);
     if if_exists && !c.keyword(Keyword::EXISTS) {
         return Err(syntax("expected IF EXISTS"));
@@ -317,7 +305,7 @@ fn drop_(
 fn alter_ttl(
     c: &mut Cursor,
     make: impl Fn(String, Option<u64>) -> Statement,
-) -> Result<Statement, ParseError> {
+) -> Result<Statement, StatementError> {
     let name = c.ident()?;
     let ttl = if c.keyword(Keyword::SET) {
         Some(ttl_option(c)?)
@@ -338,7 +326,7 @@ fn alter_ttl(
     Ok(make(name, ttl))
 }
 
-fn delete(c: &mut Cursor, sql: &str) -> Result<Statement, ParseError> {
+fn delete(c: &mut Cursor, sql: &str) -> Result<Statement, StatementError> {
     if !c.keyword(Keyword::FROM) {
         return Err(syntax("expected DELETE FROM"));
     }
