@@ -3,6 +3,7 @@
 //! `datafusion-pg-catalog`. Front ends reach SQL only through [`QueryEngine`].
 
 pub mod catalog;
+pub mod float_text;
 pub mod functions;
 pub mod information_schema;
 pub mod settings;

@@ -4,7 +4,8 @@
 //! form drivers and people read: `float8`/`float4` print as PostgreSQL prints them (`20`,
 //! `1e+20`, `0.1`, shortest round-trip digits unless `extra_float_digits` < 1) and
 //! timestamps print as `2016-01-01 00:00:10+00`, with `.ffffff` only when needed and
-//! `timestamptz` shown in the session's `TimeZone`. Binary forms are PostgreSQL's too
+//! `timestamptz` shown in the session's `TimeZone`; intervals print as `1 day 02:00:03.5`.
+//! Binary forms are PostgreSQL's too
 //! (timestamps as microseconds since 2000-01-01).
 
 use std::error::Error;
@@ -16,7 +17,8 @@ use datafusion::arrow::array::{
     Array, ArrayRef, AsArray, RecordBatch, StringArray, TimestampMicrosecondArray,
 };
 use datafusion::arrow::datatypes::{
-    DataType, Field, Float32Type, Float64Type, Schema, TimeUnit, TimestampMillisecondType,
+    DataType, Field, Float32Type, Float64Type, IntervalDayTimeType, IntervalMonthDayNanoType,
+    IntervalUnit, IntervalYearMonthType, Schema, TimeUnit, TimestampMillisecondType,
     TimestampNanosecondType, TimestampSecondType,
 };
 use datafusion_postgres::arrow_pg;
@@ -30,6 +32,8 @@ use pgwire::messages::data::DataRow;
 use pgwire::types::ToSqlText;
 use pgwire::types::format::FormatOptions;
 use postgres_types::{IsNull, ToSql, to_sql_checked};
+
+pub use crate::query::float_text::format_float;
 
 /// How values are shown to one session.
 #[derive(Clone, Debug)]
@@ -112,100 +116,6 @@ fn parse_offset(t: &str) -> Option<FixedOffset> {
         return None;
     }
     FixedOffset::east_opt(sign * (h * 3600 + m * 60))
-}
-
-/// PostgreSQL's `float8out`/`float4out`.
-pub fn format_float(value: f64, extra_float_digits: i32, single: bool) -> String {
-    if value.is_nan() {
-        return "NaN".into();
-    }
-    if value.is_infinite() {
-        return if value > 0.0 { "Infinity" } else { "-Infinity" }.into();
-    }
-    if value == 0.0 {
-        return if value.is_sign_negative() { "-0" } else { "0" }.into();
-    }
-    let significant = if single { 6 } else { 15 };
-    if extra_float_digits > 0 {
-        // Shortest round-trip digits; exponent form outside [1e-4, 1e15) for float8
-        // (outside [1e-4, 1e6) for float4), as PostgreSQL's ryu-based output does.
-        let mut buf = ryu::Buffer::new();
-        let text = if single {
-            buf.format_finite(value as f32)
-        } else {
-            buf.format_finite(value)
-        };
-        let (negative, digits, exp) = decimal_digits(text);
-        return layout(negative, &digits, exp, exp < -4 || exp >= significant);
-    }
-    // %.{p}g with p = DBL_DIG (FLT_DIG) + extra_float_digits.
-    let precision = (significant + extra_float_digits).max(1);
-    let text = format!("{:.*e}", precision as usize - 1, value);
-    let (negative, digits, exp) = decimal_digits(&text);
-    layout(negative, &digits, exp, exp < -4 || exp >= precision)
-}
-
-/// Splits a decimal rendering (`-12.50`, `1.5e-5`, `2e20`) into sign, significant digits
-/// without leading/trailing zeros, and the decimal exponent of the first digit.
-fn decimal_digits(text: &str) -> (bool, String, i32) {
-    let (negative, text) = match text.strip_prefix('-') {
-        Some(rest) => (true, rest),
-        None => (false, text),
-    };
-    let (mantissa, exp) = match text.split_once(['e', 'E']) {
-        Some((m, e)) => (m, e.parse::<i32>().unwrap_or(0)),
-        None => (text, 0),
-    };
-    let (int, frac) = mantissa.split_once('.').unwrap_or((mantissa, ""));
-    let mut digits: String = format!("{int}{frac}");
-    let mut point = int.len() as i32 + exp;
-    let leading = digits.len() - digits.trim_start_matches('0').len();
-    digits.drain(..leading);
-    point -= leading as i32;
-    let trimmed = digits.trim_end_matches('0').len();
-    digits.truncate(trimmed);
-    if digits.is_empty() {
-        digits.push('0');
-    }
-    (negative, digits, point - 1)
-}
-
-fn layout(negative: bool, digits: &str, exp: i32, exponent_form: bool) -> String {
-    let mut out = String::with_capacity(digits.len() + 8);
-    if negative {
-        out.push('-');
-    }
-    if exponent_form {
-        out.push_str(&digits[..1]);
-        if digits.len() > 1 {
-            out.push('.');
-            out.push_str(&digits[1..]);
-        }
-        out.push_str(&format!(
-            "e{}{:02}",
-            if exp < 0 { '-' } else { '+' },
-            exp.abs()
-        ));
-    } else if exp < 0 {
-        out.push_str("0.");
-        for _ in 0..(-exp - 1) {
-            out.push('0');
-        }
-        out.push_str(digits);
-    } else {
-        let int_len = exp as usize + 1;
-        if digits.len() <= int_len {
-            out.push_str(digits);
-            for _ in digits.len()..int_len {
-                out.push('0');
-            }
-        } else {
-            out.push_str(&digits[..int_len]);
-            out.push('.');
-            out.push_str(&digits[int_len..]);
-        }
-    }
-    out
 }
 
 /// A float with PostgreSQL's text form (binary form unchanged).
@@ -331,6 +241,94 @@ pub fn format_timestamp(micros: i64, zone: Option<&SessionZone>) -> String {
     s
 }
 
+/// An interval with PostgreSQL's text form (`IntervalStyle` `postgres`: `1 day 02:00:03.5`)
+/// and binary form (microseconds, days, months).
+#[derive(Debug)]
+struct PgInterval {
+    months: i32,
+    days: i32,
+    micros: i64,
+}
+
+impl ToSql for PgInterval {
+    fn to_sql(
+        &self,
+        _ty: &Type,
+        out: &mut BytesMut,
+    ) -> Result<IsNull, Box<dyn Error + Sync + Send>> {
+        out.put_i64(self.micros);
+        out.put_i32(self.days);
+        out.put_i32(self.months);
+        Ok(IsNull::No)
+    }
+
+    fn accepts(ty: &Type) -> bool {
+        matches!(*ty, Type::INTERVAL)
+    }
+
+    to_sql_checked!();
+}
+
+impl ToSqlText for PgInterval {
+    fn to_sql_text(
+        &self,
+        _ty: &Type,
+        out: &mut BytesMut,
+        _options: &FormatOptions,
+    ) -> Result<IsNull, Box<dyn Error + Sync + Send>> {
+        out.put_slice(format_interval(self.months, self.days, self.micros).as_bytes());
+        Ok(IsNull::No)
+    }
+}
+
+/// PostgreSQL's `interval_out` in the default `postgres` style: `1 year 2 mons 3 days
+/// 04:05:06.5`, `-1 days +02:00:00`, `00:00:00` for zero; hours beyond 24 stay hours.
+pub fn format_interval(months: i32, days: i32, micros: i64) -> String {
+    let mut out = String::new();
+    // Whether the last field printed was negative: a positive one after it gets a `+`.
+    let mut before_negative = false;
+    for (value, unit) in [(months / 12, "year"), (months % 12, "mon"), (days, "day")] {
+        if value == 0 {
+            continue;
+        }
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        if before_negative && value > 0 {
+            out.push('+');
+        }
+        out.push_str(&format!(
+            "{value} {unit}{}",
+            if value != 1 { "s" } else { "" }
+        ));
+        before_negative = value < 0;
+    }
+    if micros != 0 || out.is_empty() {
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        if micros < 0 {
+            out.push('-');
+        } else if before_negative {
+            out.push('+');
+        }
+        let abs = micros.unsigned_abs();
+        let secs = abs / 1_000_000;
+        out.push_str(&format!(
+            "{:02}:{:02}:{:02}",
+            secs / 3600,
+            secs / 60 % 60,
+            secs % 60
+        ));
+        let frac = abs % 1_000_000;
+        if frac != 0 {
+            let f = format!(".{frac:06}");
+            out.push_str(f.trim_end_matches('0'));
+        }
+    }
+    out
+}
+
 /// Timestamp array value → microseconds since 1970 (nanoseconds are floored, as
 /// PostgreSQL keeps microseconds).
 fn timestamp_micros(array: &ArrayRef, unit: &TimeUnit, idx: usize) -> i64 {
@@ -386,7 +384,38 @@ fn encode_value(
             });
             Encoder::encode_field(encoder, &value, pg_field)
         }
+        DataType::Interval(unit) => {
+            let value = present.then(|| interval_parts(array, unit, idx));
+            Encoder::encode_field(encoder, &value, pg_field)
+        }
         _ => arrow_pg::encoder::encode_value(encoder, array, idx, arrow_field, pg_field),
+    }
+}
+
+/// An interval array value as PostgreSQL's (months, days, microseconds).
+fn interval_parts(array: &ArrayRef, unit: &IntervalUnit, idx: usize) -> PgInterval {
+    match unit {
+        IntervalUnit::YearMonth => PgInterval {
+            months: array.as_primitive::<IntervalYearMonthType>().value(idx),
+            days: 0,
+            micros: 0,
+        },
+        IntervalUnit::DayTime => {
+            let v = array.as_primitive::<IntervalDayTimeType>().value(idx);
+            PgInterval {
+                months: 0,
+                days: v.days,
+                micros: v.milliseconds as i64 * 1000,
+            }
+        }
+        IntervalUnit::MonthDayNano => {
+            let v = array.as_primitive::<IntervalMonthDayNanoType>().value(idx);
+            PgInterval {
+                months: v.months,
+                days: v.days,
+                micros: v.nanoseconds / 1000,
+            }
+        }
     }
 }
 
@@ -559,6 +588,22 @@ mod tests {
         // float4
         assert_eq!(format_float(1.1f32 as f64, 1, true), "1.1");
         assert_eq!(format_float(1.1f32 as f64, 0, true), "1.1");
+    }
+
+    #[test]
+    fn intervals_print_like_postgres() {
+        let hour = 3_600_000_000;
+        assert_eq!(format_interval(0, 0, 0), "00:00:00");
+        assert_eq!(format_interval(0, 1, 0), "1 day");
+        assert_eq!(
+            format_interval(0, 1, 2 * hour + 3_500_000),
+            "1 day 02:00:03.5"
+        );
+        assert_eq!(format_interval(14, 3, 0), "1 year 2 mons 3 days");
+        assert_eq!(format_interval(0, -1, 2 * hour), "-1 days +02:00:00");
+        assert_eq!(format_interval(0, 0, -300_000_000), "-00:05:00");
+        assert_eq!(format_interval(0, 0, 36 * hour), "36:00:00");
+        assert_eq!(format_interval(-1, 0, 0), "-1 mons");
     }
 
     #[test]

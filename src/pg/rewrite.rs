@@ -16,9 +16,9 @@ use std::collections::HashMap;
 use std::ops::ControlFlow;
 
 use datafusion::sql::sqlparser::ast::{
-    DataType as SqlType, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, Ident, Query,
-    SelectItem, SetExpr, Statement, TableAliasColumnDef, TableFactor, Value, VisitMut, VisitorMut,
-    visit_expressions_mut,
+    DataType as SqlType, Expr, FunctionArg, FunctionArgExpr, FunctionArguments, Ident, OrderByKind,
+    Query, SelectItem, SetExpr, Statement, TableAliasColumnDef, TableFactor, Value, VisitMut,
+    VisitorMut, visit_expressions_mut,
 };
 use datafusion::sql::sqlparser::dialect::PostgreSqlDialect;
 use datafusion::sql::sqlparser::parser::Parser;
@@ -180,6 +180,45 @@ impl VisitorMut for FromFunctions {
     type Break = ();
 
     fn pre_visit_table_factor(&mut self, factor: &mut TableFactor) -> ControlFlow<()> {
+        // `pg_catalog.unnest(…)`: DataFusion knows table functions by their bare names,
+        // and plans `unnest` only as sqlparser's UNNEST factor, which re-parsing gives.
+        if let TableFactor::Table {
+            name,
+            args: Some(_),
+            ..
+        } = factor
+        {
+            if name.0.len() == 2
+                && name.0[0]
+                    .as_ident()
+                    .is_some_and(|i| i.value.eq_ignore_ascii_case("pg_catalog"))
+            {
+                name.0.remove(0);
+            }
+            if name.0.len() == 1
+                && name.0[0]
+                    .as_ident()
+                    .is_some_and(|i| i.value.eq_ignore_ascii_case("unnest"))
+                && let Ok(mut parsed) =
+                    Parser::parse_sql(&PostgreSqlDialect {}, &format!("SELECT * FROM {factor}"))
+                && let Some(Statement::Query(q)) = parsed.pop()
+                && let SetExpr::Select(select) = *q.body
+                && let Some(from) = select.from.into_iter().next()
+            {
+                *factor = from.relation;
+                if let TableFactor::UNNEST {
+                    alias: Some(alias),
+                    array_exprs,
+                    ..
+                } = factor
+                    && alias.columns.is_empty()
+                    && array_exprs.len() == 1
+                {
+                    alias.columns = vec![TableAliasColumnDef::from_name(alias.name.value.clone())];
+                }
+                return ControlFlow::Continue(());
+            }
+        }
         let TableFactor::Table {
             name,
             alias: Some(alias),
@@ -222,6 +261,131 @@ impl VisitorMut for FromFunctions {
     }
 }
 
+/// `x [NOT] IN (SELECT …)` in a SELECT list or ORDER BY (Grafana's table list has both):
+/// DataFusion plans IN-subqueries only in filters, so there it becomes
+/// `[NOT] coalesce(array_has((SELECT array_agg(…) …), x), false)`, a scalar subquery it
+/// plans anywhere.
+fn in_subqueries_outside_filters(query: &mut Query) {
+    let rewrite = |e: &mut Expr| {
+        let _ = visit_expressions_mut(e, |e| {
+            if let Expr::InSubquery {
+                expr,
+                subquery,
+                negated,
+            } = e
+                && let Some(agg) = aggregate_subquery(subquery, "array_agg")
+                && let Ok(call) = Parser::new(&PostgreSqlDialect {})
+                    .try_with_sql(&format!(
+                        "{}coalesce(array_has(({agg}), {expr}), false)",
+                        if *negated { "NOT " } else { "" }
+                    ))
+                    .and_then(|mut p| p.parse_expr())
+            {
+                *e = Expr::Nested(Box::new(call));
+            }
+            ControlFlow::<()>::Continue(())
+        });
+    };
+    if let SetExpr::Select(select) = query.body.as_mut() {
+        for item in select.projection.iter_mut() {
+            if let SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } = item {
+                rewrite(e);
+            }
+        }
+    }
+    if let Some(order_by) = query.order_by.as_mut()
+        && let OrderByKind::Expressions(keys) = &mut order_by.kind
+    {
+        for key in keys.iter_mut() {
+            rewrite(&mut key.expr);
+        }
+    }
+}
+
+/// `SELECT [DISTINCT] e FROM … [ORDER BY …]` as `SELECT agg([DISTINCT] e [ORDER BY …])
+/// FROM …` (`ORDER BY 1` orders by `e`). `None` unless the query selects exactly one expression.
+fn aggregate_subquery(query: &Query, agg: &str) -> Option<Box<Query>> {
+    let mut query = Box::new(query.clone());
+    let SetExpr::Select(select) = query.body.as_mut() else {
+        return None;
+    };
+    let [SelectItem::UnnamedExpr(item) | SelectItem::ExprWithAlias { expr: item, .. }] =
+        select.projection.as_slice()
+    else {
+        return None;
+    };
+    let order = match query.order_by.take().map(|o| o.kind) {
+        Some(OrderByKind::Expressions(keys)) if !keys.is_empty() => format!(
+            " ORDER BY {}",
+            keys.iter()
+                .map(|k| {
+                    let mut k = k.clone();
+                    if matches!(&k.expr, Expr::Value(v) if matches!(&v.value, Value::Number(n, _) if n == "1"))
+                    {
+                        k.expr = item.clone();
+                    }
+                    k.to_string()
+                })
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        _ => String::new(),
+    };
+    let distinct = if select.distinct.take().is_some() {
+        "DISTINCT "
+    } else {
+        ""
+    };
+    let call = Parser::new(&PostgreSqlDialect {})
+        .try_with_sql(&format!("{agg}({distinct}{item}{order})"))
+        .and_then(|mut p| p.parse_expr())
+        .ok()?;
+    select.projection = vec![SelectItem::UnnamedExpr(call)];
+    Some(query)
+}
+
+/// `ARRAY(SELECT e FROM …)` (psql's `\d+` and policy queries) becomes the scalar subquery
+/// `(SELECT array_agg(e) FROM …)`, which DataFusion plans, correlated or not. An empty
+/// result is NULL rather than `{}`; the subquery's ORDER BY becomes the aggregate's.
+fn array_subquery(expr: &mut Expr) {
+    let Expr::Function(f) = expr else {
+        return;
+    };
+    let FunctionArguments::Subquery(query) = &f.args else {
+        return;
+    };
+    if !f
+        .name
+        .0
+        .last()
+        .and_then(|p| p.as_ident())
+        .is_some_and(|i| i.value.eq_ignore_ascii_case("array"))
+    {
+        return;
+    }
+    // psql's `\d+` maps the TOAST table's `reloptions` through `unnest` in a correlated
+    // subquery, which DataFusion cannot run. `reloptions` is always NULL here (Sundial's
+    // tables have no storage options), and so is the mapped array.
+    if let SetExpr::Select(select) = query.body.as_ref()
+        && let [from] = select.from.as_slice()
+        && from.joins.is_empty()
+        && let relation = from.relation.to_string().to_lowercase()
+        && relation.contains("unnest(")
+        && relation.contains(".reloptions)")
+    {
+        if let Ok(null) = Parser::new(&PostgreSqlDialect {})
+            .try_with_sql("CAST(NULL AS TEXT[])")
+            .and_then(|mut p| p.parse_expr())
+        {
+            *expr = null;
+        }
+        return;
+    }
+    if let Some(query) = aggregate_subquery(query, "array_agg") {
+        *expr = Expr::Subquery(query);
+    }
+}
+
 /// Rewrites `statement` for this session. `setting` answers a setting's session value;
 /// the returned list holds the `set_config` calls to apply, in order.
 pub fn rewrite(
@@ -230,10 +394,12 @@ pub fn rewrite(
 ) -> Vec<(String, String)> {
     if let Statement::Query(query) = statement {
         name_columns(query);
+        in_subqueries_outside_filters(query);
     }
     let _ = statement.visit(&mut FromFunctions);
     let mut changes = Vec::new();
     let _ = visit_expressions_mut(statement, |expr| {
+        array_subquery(expr);
         let Expr::Function(f) = expr else {
             return ControlFlow::<()>::Continue(());
         };

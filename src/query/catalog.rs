@@ -70,9 +70,92 @@ impl CatalogProvider for DatabaseCatalog {
             .iter()
             .position(|(n, _)| n == name)
             .map(|i| others.remove(i).1);
+        let schema: Arc<dyn SchemaProvider> = if name == "pg_catalog" {
+            Arc::new(PgCatalogPatch {
+                inner: schema,
+                engine: self.public.engine.clone(),
+            })
+        } else {
+            schema
+        };
         others.push((name.to_string(), schema));
         Ok(old)
     }
+}
+
+/// datafusion-pg-catalog's `pg_catalog`, with the columns it lacks that psql reads:
+/// `pg_class.reloptions` (`\d+ table`), always NULL (tables have no storage options); and
+/// without the `postgres` row that the emulation adds to `pg_database` (psql's `\l`) when
+/// there is no such database.
+#[derive(Debug)]
+struct PgCatalogPatch {
+    inner: Arc<dyn SchemaProvider>,
+    engine: Arc<Engine>,
+}
+
+#[async_trait]
+impl SchemaProvider for PgCatalogPatch {
+    fn table_names(&self) -> Vec<String> {
+        self.inner.table_names()
+    }
+
+    async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
+        let table = self.inner.table(name).await?;
+        match table {
+            Some(t) if name == "pg_class" && t.schema().field_with_name("reloptions").is_err() => {
+                Ok(Some(with_null_column(t, "pg_class", "reloptions")?))
+            }
+            Some(t) if name == "pg_database" && self.engine.database("postgres").is_none() => {
+                use datafusion::logical_expr::{LogicalPlanBuilder, col, lit};
+                let plan = LogicalPlanBuilder::scan(
+                    name,
+                    datafusion::datasource::provider_as_source(t),
+                    None,
+                )?
+                .filter(col("datname").not_eq(lit("postgres")))?
+                .build()?;
+                Ok(Some(Arc::new(datafusion::catalog::view::ViewTable::new(
+                    plan, None,
+                ))))
+            }
+            other => Ok(other),
+        }
+    }
+
+    fn table_exist(&self, name: &str) -> bool {
+        self.inner.table_exist(name)
+    }
+}
+
+/// `table` as a view with an extra all-NULL `text[]` column.
+fn with_null_column(
+    table: Arc<dyn TableProvider>,
+    name: &str,
+    column: &str,
+) -> Result<Arc<dyn TableProvider>> {
+    use datafusion::arrow::datatypes::{DataType, Field};
+    use datafusion::common::ScalarValue;
+    use datafusion::logical_expr::{LogicalPlanBuilder, col, lit};
+    let columns: Vec<_> = table
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| col(datafusion::common::Column::new_unqualified(f.name())))
+        .collect();
+    let null = ScalarValue::try_from(&DataType::List(Arc::new(Field::new_list_field(
+        DataType::Utf8,
+        true,
+    ))))?;
+    let plan = LogicalPlanBuilder::scan(
+        name,
+        datafusion::datasource::provider_as_source(table),
+        None,
+    )?
+    .project(columns.into_iter().chain([lit(null).alias(column)]))?
+    .build()?;
+    Ok(Arc::new(datafusion::catalog::view::ViewTable::new(
+        plan, None,
+    )))
 }
 
 /// Schema `public`: the tables of one database.

@@ -221,6 +221,9 @@ fn regtype_name(name: &str) -> Option<&'static str> {
 
 /// Registers the functions (replacing DataFusion's own `version()`).
 pub fn register(ctx: &SessionContext) {
+    ctx.register_udf(super::float_text::udf(false));
+    ctx.register_udf(super::float_text::udf(true));
+    ctx.add_analyzer_rule(Arc::new(super::float_text::FloatText));
     ctx.register_udf(const_udf(
         "version",
         vec![],

@@ -243,6 +243,8 @@ fn psql(conninfo: &str, password: Option<&str>) {
     cmd.args(["-X", "-A", "-t", "-v", "ON_ERROR_STOP=1", conninfo])
         .args(["-c", "\\dt"])
         .args(["-c", "\\d cpu"])
+        .args(["-c", "\\d+ cpu"])
+        .args(["-c", "\\l"])
         .args([
             "-c",
             "SELECT date_bin(INTERVAL '5 minutes', time) AS t, avg(usage_user), count(*) \
@@ -257,6 +259,12 @@ fn psql(conninfo: &str, password: Option<&str>) {
     let out = run(&mut cmd);
     assert!(out.contains("public|cpu|table|"), "{out}");
     assert!(out.contains("time|timestamp with time zone"), "{out}");
+    assert!(
+        out.contains("usage_user|double precision||||plain|||"),
+        "{out}"
+    );
+    assert!(out.contains("sundial|"), "{out}");
+    assert!(!out.contains("postgres|postgres|UTF"), "{out}");
     assert!(
         out.contains("2024-05-01 10:00:00+00|25.125|2\n2024-05-01 10:05:00+00|40|1"),
         "{out}"
