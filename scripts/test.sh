@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Test neighbours from Debian: psql, pgjdbc and a Java runtime to run it, openssl for
-# test certificates.
+# test certificates, Go with Grafana's drivers.
 SUDO=""
 [ "$(id -u)" -ne 0 ] && SUDO="sudo"
 need=()
@@ -13,6 +13,10 @@ command -v psql >/dev/null 2>&1 || need+=(postgresql-client)
 [ -f /usr/share/java/postgresql.jar ] || need+=(libpostgresql-jdbc-java)
 command -v java >/dev/null 2>&1 || need+=(default-jre-headless)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
+# Go with lib/pq and pgx, the drivers of Grafana's PostgreSQL data source.
+command -v go >/dev/null 2>&1 || need+=(golang-go)
+[ -d /usr/share/gocode/src/github.com/lib/pq ] || need+=(golang-github-lib-pq-dev)
+[ -d /usr/share/gocode/src/github.com/jackc/pgx/v4 ] || need+=(golang-github-jackc-pgx-v4-dev)
 if [ ${#need[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}" >/dev/null

@@ -1,7 +1,8 @@
 //! The client matrix: psql, tokio-postgres (text and binary), psycopg 3, asyncpg and pgjdbc,
 //! each connecting plain and with TLS + SCRAM-SHA-256, discovering tables and columns,
 //! running a time-bucketed aggregate with a bound timestamptz parameter, and
-//! round-tripping a timestamp. The drivers are installed by `scripts/test.sh` (a Python
+//! round-tripping a timestamp; and Grafana's SQL through lib/pq and pgx (Go). The
+//! drivers are installed by `scripts/test.sh` (a Python
 //! venv from PyPI, Debian's pgjdbc and Java); a missing one fails the test.
 
 use std::path::{Path, PathBuf};
@@ -477,4 +478,77 @@ async fn md5_and_cleartext_passwords() {
             "{method}: {err:?}"
         );
     }
+}
+
+/// Builds `tests/clients/grafana_client.go` with Debian's Go, lib/pq and pgx v4 (GOPATH
+/// mode: the Debian packages put their sources in /usr/share/gocode).
+fn grafana_client(dir: &Path) -> PathBuf {
+    let bin = dir.join("grafana_client");
+    let cache = PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache/sundial-go");
+    run(Command::new("go")
+        .args(["build", "-o"])
+        .arg(&bin)
+        .arg(clients_dir().join("grafana_client.go"))
+        .env("GO111MODULE", "off")
+        .env("GOPATH", "/usr/share/gocode")
+        .env("GOCACHE", cache));
+    bin
+}
+
+/// What Grafana's queries answer on the test data, by both drivers.
+const GRAFANA: &[&str] = &[
+    "version: INT8 | 1600",
+    "timescaledb: TEXT | \n",
+    "tables: TEXT | cpu\n",
+    "schema_tables: TEXT | cpu\n",
+    "schemas: TEXT | public\n",
+    "columns: TEXT,TEXT | time,timestamp with time zone; hostname,text; usage_system,double precision; usage_user,double precision\n",
+    "variable: TEXT | a; b\n",
+    "variable_text_value: TEXT,TEXT | a,a; b,b\n",
+    "time_group: FLOAT8,FLOAT8 | 1.7145576e+09,25.125; 1.7145579e+09,40\n",
+    "time_bucket: TIMESTAMPTZ,TEXT,FLOAT8 | 2024-05-01T10:00:00Z,a,20; 2024-05-01T10:00:00Z,b,30.25; 2024-05-01T10:05:00Z,a,40\n",
+    "epoch: TIMESTAMPTZ,FLOAT8 | 2024-05-01T10:00:00Z,20; 2024-05-01T10:01:00.123456Z,30.25; 2024-05-01T10:05:00Z,40\n",
+];
+
+fn grafana(bin: &Path, dsn: &str) {
+    for driver in ["pq", "pgx"] {
+        let out = run(Command::new(bin).args([driver, dsn]));
+        for expected in GRAFANA {
+            let expected = if driver == "pgx" {
+                // pgx names types in lower case.
+                let (name, rest) = expected.split_once(" | ").unwrap();
+                format!("{} | {rest}", name.to_lowercase())
+            } else {
+                expected.to_string()
+            };
+            assert!(out.contains(&expected), "{driver}: {expected:?} in\n{out}");
+        }
+    }
+}
+
+/// Grafana's PostgreSQL data source: its SQL through lib/pq (simple protocol, text) and
+/// pgx (extended protocol, binary, cached statements), plain and over TLS + SCRAM.
+#[tokio::test]
+async fn grafana_drivers() {
+    let dir = tempfile::tempdir().unwrap();
+    let bin = grafana_client(dir.path());
+    let server = TestServer::start(&dir.path().join("plain"), &[]);
+    load(&server).await;
+    grafana(
+        &bin,
+        &format!(
+            "host=127.0.0.1 port={} user=grafana dbname=sundial sslmode=disable",
+            server.pg.port()
+        ),
+    );
+    let certs = certs(dir.path());
+    let server = secured(dir.path(), "scram-sha-256", Some(&certs));
+    load(&server).await;
+    grafana(
+        &bin,
+        &format!(
+            "host=127.0.0.1 port={} user={USER} password='{PASSWORD}' dbname=sundial sslmode=require",
+            server.pg.port()
+        ),
+    );
 }
