@@ -7,11 +7,13 @@
 //! server (wires everything, owns shutdown)
 //!  ├─ http     (write API)
 //!  ├─ pg       (Postgres wire protocol front end)
+//!  ├─ alert    (CREATE ALERT rules, scheduler, state machine, notifiers, backtests)
 //!  ├─ query    (DataFusion session per database, table providers)
 //!  ├─ ingest   (line protocol parser, points, per-line errors)
 //!  └─ storage  (WAL, buffers, segment files, codecs)
 //! ```
 
+pub mod alert;
 pub mod clock;
 pub mod config;
 pub mod devops;

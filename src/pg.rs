@@ -214,6 +214,7 @@ impl SimpleQueryHandler for Dispatcher {
         let parts = statements::split(query).unwrap_or_else(|| vec![query.to_string()]);
         let mut responses = Vec::new();
         for part in parts {
+            let part = statements::show_alerts(&part).map_or(part, str::to_string);
             if let Some(parsed) = statements::parse(&part) {
                 let stmt = parsed.map_err(statement_error)?;
                 responses.push(self.execute_own(client, stmt).await?);
@@ -431,7 +432,9 @@ impl QueryParser for DispatchParser {
             parsed.map_err(statement_error)?;
             return Ok(Some((sql.to_string(), None)));
         }
-        let mut parsed = self.parse(sql).map_err(api_error)?;
+        let mut parsed = self
+            .parse(statements::show_alerts(sql).unwrap_or(sql))
+            .map_err(api_error)?;
         if parsed.is_empty() {
             return Ok(None);
         }

@@ -37,9 +37,32 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// The storage database a context was built for, and the context.
 type ContextEntry = (Arc<Database>, Arc<SessionContext>);
 
+/// What the alerting subsystem offers the SQL front: its statements, the `system` schema
+/// (visible from every database) and its table functions. Implemented by `crate::alert`;
+/// the query engine holds it behind this trait so that `query` does not depend on `alert`.
+#[async_trait::async_trait]
+pub trait Alerting: Send + Sync + std::fmt::Debug {
+    /// Runs `CREATE/DROP/ALTER ALERT` issued in database `current`.
+    async fn execute(
+        &self,
+        current: &str,
+        stmt: statements::Statement,
+    ) -> Result<Outcome, StatementError>;
+    /// The `system` schema's tables, as they are now.
+    fn system_table_names(&self) -> Vec<String>;
+    fn system_table(&self, name: &str) -> Option<Arc<dyn datafusion::catalog::TableProvider>>;
+    /// Table functions for a session of database `db` (`alert_backtest`, …).
+    fn table_functions(
+        &self,
+        db: &str,
+    ) -> Vec<(String, Arc<dyn datafusion::catalog::TableFunctionImpl>)>;
+}
+
 /// Hands out the session context of each database.
 pub struct QueryEngine {
     engine: Arc<Engine>,
+    /// Alert statements, the `system` schema and backtesting; set once at start.
+    alerting: std::sync::OnceLock<Arc<dyn Alerting>>,
     /// Per database: the storage object it was built for (a dropped and re-created
     /// database is a new one) and its context.
     contexts: Mutex<HashMap<String, ContextEntry>>,
@@ -76,8 +99,15 @@ impl QueryEngine {
     pub fn new(engine: Arc<Engine>) -> QueryEngine {
         QueryEngine {
             engine,
+            alerting: std::sync::OnceLock::new(),
             contexts: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Installs the alerting subsystem (before the first session is served).
+    pub fn set_alerting(&self, alerting: Arc<dyn Alerting>) {
+        let _ = self.alerting.set(alerting);
+        self.contexts.lock().clear();
     }
 
     pub fn storage(&self) -> &Arc<Engine> {
@@ -113,6 +143,7 @@ impl QueryEngine {
         let own = Arc::new(catalog::DatabaseCatalog::new(
             database.clone(),
             self.engine.clone(),
+            self.alerting.get().cloned(),
         ));
         let catalogs = Arc::new(catalog::DatabaseList::new(db, own, self.engine.clone()));
         let state = SessionStateBuilder::new()
@@ -123,6 +154,11 @@ impl QueryEngine {
         let ctx = SessionContext::new_with_state(state);
         setup_pg_catalog(&ctx, db, EmptyContextProvider).map_err(|e| Error::DataFusion(*e))?;
         functions::register(&ctx);
+        if let Some(alerting) = self.alerting.get() {
+            for (name, function) in alerting.table_functions(db) {
+                ctx.register_udtf(&name, function);
+            }
+        }
         let ctx = Arc::new(ctx);
         self.contexts
             .lock()
@@ -196,6 +232,12 @@ impl QueryEngine {
                 self.delete(current, &table, where_sql.as_deref()).await
             }
             S::NoOp { tag } => outcome(tag),
+            alert @ (S::CreateAlert(_) | S::DropAlert { .. } | S::AlterAlert { .. }) => {
+                match self.alerting.get() {
+                    Some(alerting) => alerting.execute(current, alert).await,
+                    None => Err(fail("0A000", "alerting is not enabled on this server")),
+                }
+            }
         }
     }
 

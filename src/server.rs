@@ -68,7 +68,10 @@ impl Server {
 
         let shutdown = CancellationToken::new();
         let mut tasks = JoinSet::new();
-        let router = crate::http::router(Ingester::new(engine.clone(), clock), config.http.clone());
+        let router = crate::http::router(
+            Ingester::new(engine.clone(), clock.clone()),
+            config.http.clone(),
+        );
         let token = shutdown.clone();
         tasks.spawn(async move {
             if let Err(e) = crate::http::serve(http_listener, router, token).await {
@@ -76,6 +79,16 @@ impl Server {
             }
         });
         let query = Arc::new(QueryEngine::new(engine.clone()));
+        let alerts = crate::alert::Alerts::open(
+            &config.data_dir,
+            query.clone(),
+            clock.clone(),
+            format!("http://{http_addr}"),
+            shutdown.clone(),
+        )
+        .map_err(|e| Error::Internal(e.to_string()))?;
+        query.set_alerting(alerts.clone());
+        alerts.spawn_scheduler(shutdown.clone());
         let tls = match (&config.postgres.tls_cert, &config.postgres.tls_key) {
             (Some(cert), Some(key)) => {
                 Some(crate::pg::auth::tls_acceptor(cert, key).map_err(Error::Internal)?)

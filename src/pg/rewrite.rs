@@ -165,6 +165,49 @@ fn string_arg(arg: &FunctionArg) -> Option<String> {
     }
 }
 
+/// Puts named arguments of Sundial's table functions (`every => '1m'`) in their positional
+/// order, which is all DataFusion's table functions take.
+fn named_arguments(function: &str, args: &mut Vec<FunctionArg>) {
+    let Some((_, params)) = crate::alert::backtest::PARAMETERS
+        .iter()
+        .find(|(name, _)| *name == function)
+    else {
+        return;
+    };
+    if !args.iter().any(|a| matches!(a, FunctionArg::Named { .. })) {
+        return;
+    }
+    let mut slots: Vec<Option<FunctionArg>> = vec![None; params.len()];
+    let mut next = 0;
+    for arg in args.drain(..) {
+        let slot = match &arg {
+            FunctionArg::Named { name, arg, .. } => params
+                .iter()
+                .position(|p| p.eq_ignore_ascii_case(&name.value))
+                .map(|i| (i, FunctionArg::Unnamed(arg.clone()))),
+            FunctionArg::Unnamed(_) => {
+                next += 1;
+                Some((next - 1, arg.clone()))
+            }
+            FunctionArg::ExprNamed { .. } => None,
+        };
+        if let Some((i, a)) = slot
+            && i < slots.len()
+        {
+            slots[i] = Some(a);
+        }
+    }
+    // Trailing optional parameters may be left out; a gap is left for the function to reject.
+    while slots.last().is_some_and(Option::is_none) {
+        slots.pop();
+    }
+    args.extend(slots.into_iter().map(|a| {
+        a.unwrap_or(FunctionArg::Unnamed(FunctionArgExpr::Expr(Expr::Value(
+            Value::Null.with_empty_span(),
+        ))))
+    }));
+}
+
 /// Functions that return a set of rows when called in FROM (the rest are scalar).
 const SET_RETURNING: &[&str] = &["generate_series", "range", "unnest", "generate_subscripts"];
 
@@ -232,6 +275,7 @@ impl VisitorMut for FromFunctions {
             return ControlFlow::Continue(());
         };
         let function = function.value.to_lowercase();
+        named_arguments(&function, &mut args.args);
         if SET_RETURNING.contains(&function.as_str()) {
             if alias.columns.is_empty() && (function != "unnest" || args.args.len() == 1) {
                 alias.columns = vec![TableAliasColumnDef::from_name(alias.name.value.clone())];

@@ -15,6 +15,8 @@ use crate::storage::{Database, Engine};
 #[derive(Debug)]
 pub struct DatabaseCatalog {
     public: Arc<PublicSchema>,
+    /// Schema `system` (alert rules, instances, history), the same in every database.
+    alerting: Option<Arc<dyn super::Alerting>>,
     /// Other schemas registered by DataFusion or pg_catalog emulation.
     others: MemorySchemaCatalog,
 }
@@ -23,9 +25,14 @@ pub struct DatabaseCatalog {
 struct MemorySchemaCatalog(parking_lot::RwLock<Vec<(String, Arc<dyn SchemaProvider>)>>);
 
 impl DatabaseCatalog {
-    pub fn new(db: Arc<Database>, engine: Arc<Engine>) -> DatabaseCatalog {
+    pub fn new(
+        db: Arc<Database>,
+        engine: Arc<Engine>,
+        alerting: Option<Arc<dyn super::Alerting>>,
+    ) -> DatabaseCatalog {
         DatabaseCatalog {
             public: Arc::new(PublicSchema { db, engine }),
+            alerting,
             others: MemorySchemaCatalog::default(),
         }
     }
@@ -34,6 +41,9 @@ impl DatabaseCatalog {
 impl CatalogProvider for DatabaseCatalog {
     fn schema_names(&self) -> Vec<String> {
         let mut names = vec!["public".to_string(), "information_schema".to_string()];
+        if self.alerting.is_some() {
+            names.push("system".to_string());
+        }
         names.extend(self.others.0.read().iter().map(|(n, _)| n.clone()));
         names
     }
@@ -46,6 +56,11 @@ impl CatalogProvider for DatabaseCatalog {
             return Some(Arc::new(InformationSchema {
                 db: self.public.db.clone(),
             }));
+        }
+        if name == "system"
+            && let Some(alerting) = &self.alerting
+        {
+            return Some(Arc::new(SystemSchema(alerting.clone())));
         }
         self.others
             .0
@@ -156,6 +171,25 @@ fn with_null_column(
     Ok(Arc::new(datafusion::catalog::view::ViewTable::new(
         plan, None,
     )))
+}
+
+/// Schema `system`: the alerting subsystem's tables.
+#[derive(Debug)]
+struct SystemSchema(Arc<dyn super::Alerting>);
+
+#[async_trait]
+impl SchemaProvider for SystemSchema {
+    fn table_names(&self) -> Vec<String> {
+        self.0.system_table_names()
+    }
+
+    async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
+        Ok(self.0.system_table(name))
+    }
+
+    fn table_exist(&self, name: &str) -> bool {
+        self.0.system_table_names().iter().any(|n| n == name)
+    }
 }
 
 /// Schema `public`: the tables of one database.

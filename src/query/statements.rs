@@ -7,7 +7,15 @@
 //! ALTER TABLE name SET (ttl = '7d')         | ALTER TABLE name RESET (ttl)
 //! DROP TABLE [IF EXISTS] name
 //! DELETE FROM name [WHERE <time range and tag predicates>]
+//! CREATE ALERT [IF NOT EXISTS] name [EVERY 'dur'] [FOR 'dur'] [KEEP FIRING FOR 'dur']
+//!     [LABELS (k = 'v', …)] [ANNOTATIONS (k = 'template', …)]
+//!     [NOTIFY ALERTMANAGER 'url' | WEBHOOK 'url' [, …]] AS <select>
+//! DROP ALERT [IF EXISTS] name
+//! ALTER ALERT name PAUSE | RESUME
+//! SHOW ALERTS                               (answered from system.alert_rules)
 //! ```
+//!
+//! The clauses of CREATE ALERT may come in any order before `AS`.
 //!
 //! Durations are PostgreSQL interval text (`'30 days'`, `'1 hour 30 minutes'`) or
 //! Prometheus durations (`'1h30m'`, `'7d'`, `'2w'`).
@@ -47,6 +55,15 @@ pub enum Statement {
         table: String,
         where_sql: Option<String>,
     },
+    CreateAlert(AlertDefinition),
+    DropAlert {
+        name: String,
+        if_exists: bool,
+    },
+    AlterAlert {
+        name: String,
+        paused: bool,
+    },
     /// Session and transaction statements drivers send that change nothing here (there are
     /// no multi-statement transactions, cursors across statements, or notifications):
     /// `SAVEPOINT`, `RELEASE`, `ROLLBACK TO`, `DISCARD ALL`, `CLOSE ALL`,
@@ -54,6 +71,31 @@ pub enum Statement {
     NoOp {
         tag: &'static str,
     },
+}
+
+/// What `CREATE ALERT` defines (durations in seconds).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct AlertDefinition {
+    pub name: String,
+    pub if_not_exists: bool,
+    pub every_secs: Option<u64>,
+    pub for_secs: u64,
+    pub keep_firing_for_secs: u64,
+    pub labels: Vec<(String, String)>,
+    pub annotations: Vec<(String, String)>,
+    pub receivers: Vec<Receiver>,
+    /// The query text after `AS`.
+    pub query: String,
+}
+
+/// Where an alert's notifications go.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(tag = "kind", content = "url", rename_all = "lowercase")]
+pub enum Receiver {
+    /// An Alertmanager, by its base URL (`http://am:9093`), as Prometheus takes it.
+    Alertmanager(String),
+    /// A URL that gets Alertmanager's webhook JSON.
+    Webhook(String),
 }
 
 fn syntax(message: impl Into<String>) -> StatementError {
@@ -75,6 +117,17 @@ impl Cursor {
 
     fn keyword(&mut self, kw: Keyword) -> bool {
         if matches!(self.peek(), Some(Token::Word(w)) if w.keyword == kw && w.quote_style.is_none())
+        {
+            self.pos += 1;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// A word that is not a reserved keyword of the dialect (`EVERY`, `KEEP`, …).
+    fn word(&mut self, word: &str) -> bool {
+        if matches!(self.peek(), Some(Token::Word(w)) if w.quote_style.is_none() && w.value.eq_ignore_ascii_case(word))
         {
             self.pos += 1;
             true
@@ -178,12 +231,20 @@ pub fn parse(sql: &str) -> Option<Result<Statement, StatementError>> {
         .collect();
     let mut c = Cursor { tokens, pos: 0 };
     let ours = if c.keyword(Keyword::CREATE) {
-        if !c.keyword(Keyword::DATABASE) {
+        if c.word("alert") {
+            create_alert(&mut c, sql)
+        } else if c.keyword(Keyword::DATABASE) {
+            create_database(&mut c)
+        } else {
             return None;
         }
-        create_database(&mut c)
     } else if c.keyword(Keyword::DROP) {
-        if c.keyword(Keyword::DATABASE) {
+        if c.word("alert") {
+            drop_(&mut c, |name, if_exists| Statement::DropAlert {
+                name,
+                if_exists,
+            })
+        } else if c.keyword(Keyword::DATABASE) {
             drop_(&mut c, |name, if_exists| Statement::DropDatabase {
                 name,
                 if_exists,
@@ -197,7 +258,9 @@ pub fn parse(sql: &str) -> Option<Result<Statement, StatementError>> {
             return None;
         }
     } else if c.keyword(Keyword::ALTER) {
-        if c.keyword(Keyword::DATABASE) {
+        if c.word("alert") {
+            alter_alert(&mut c)
+        } else if c.keyword(Keyword::DATABASE) {
             alter_ttl(&mut c, |name, ttl_secs| Statement::AlterDatabaseTtl {
                 name,
                 ttl_secs,
@@ -248,26 +311,206 @@ fn no_op(c: &mut Cursor) -> Option<&'static str> {
     Some(tag)
 }
 
+/// The tokens of `sql` (whitespace included) with the byte offset where each starts, so
+/// that statement text can be cut from the source as written (a token's display form does
+/// not re-escape quotes: `'it''s'` would come back as `'it's'`).
+fn tokens_at(sql: &str) -> Option<Vec<(Token, usize)>> {
+    let tokens = Tokenizer::new(&PostgreSqlDialect {}, sql)
+        .tokenize_with_location()
+        .ok()?;
+    // Byte offset of each line start; columns count characters.
+    let mut line_starts = vec![0];
+    line_starts.extend(sql.match_indices('\n').map(|(i, _)| i + 1));
+    let offset = |line: u64, column: u64| -> usize {
+        let start = line_starts
+            .get((line.max(1) - 1) as usize)
+            .copied()
+            .unwrap_or(sql.len());
+        sql[start..]
+            .char_indices()
+            .nth((column.max(1) - 1) as usize)
+            .map_or(sql.len(), |(i, _)| start + i)
+    };
+    Some(
+        tokens
+            .into_iter()
+            .filter(|t| t.token != Token::EOF)
+            .map(|t| {
+                let at = offset(t.span.start.line, t.span.start.column);
+                (t.token, at)
+            })
+            .collect(),
+    )
+}
+
 /// Splits a simple-protocol query string into statements at top-level semicolons
-/// (quotes and comments respected). `None` if it does not tokenize.
+/// (quotes and comments respected), each as written. `None` if it does not tokenize.
 pub fn split(sql: &str) -> Option<Vec<String>> {
-    let tokens = Tokenizer::new(&PostgreSqlDialect {}, sql).tokenize().ok()?;
     let mut out = Vec::new();
-    let mut cur = String::new();
-    for t in tokens {
-        if t == Token::SemiColon {
-            if !cur.trim().is_empty() {
-                out.push(std::mem::take(&mut cur));
+    let mut start = 0;
+    for (token, at) in tokens_at(sql)? {
+        if token == Token::SemiColon {
+            let part = &sql[start..at];
+            if !part.trim().is_empty() {
+                out.push(part.to_string());
             }
-            cur.clear();
-        } else {
-            cur.push_str(&t.to_string());
+            start = at + 1;
         }
     }
-    if !cur.trim().is_empty() {
-        out.push(cur);
+    let rest = &sql[start.min(sql.len())..];
+    if !rest.trim().is_empty() {
+        out.push(rest.to_string());
     }
     Some(out)
+}
+
+/// `SHOW ALERTS` as the query that answers it; `None` for any other text.
+pub fn show_alerts(sql: &str) -> Option<&'static str> {
+    let tokens = Tokenizer::new(&PostgreSqlDialect {}, sql).tokenize().ok()?;
+    let tokens: Vec<Token> = tokens
+        .into_iter()
+        .filter(|t| !matches!(t, Token::Whitespace(_)))
+        .collect();
+    let mut c = Cursor { tokens, pos: 0 };
+    (c.keyword(Keyword::SHOW) && c.word("alerts") && c.end().is_ok()).then_some(
+        "SELECT name, database, state, every, \"for\", paused, last_evaluation, last_error \
+         FROM system.alert_rules ORDER BY name",
+    )
+}
+
+fn invalid_duration(text: &str) -> StatementError {
+    StatementError {
+        code: "22023",
+        message: format!(
+            "invalid duration '{text}': use interval text like '30 seconds' or a duration like '1m30s'"
+        ),
+    }
+}
+
+/// A duration clause's value; `'0s'` (and `'0'`) allowed where zero means "none".
+fn duration(c: &mut Cursor, zero_ok: bool) -> Result<u64, StatementError> {
+    let text = c.string()?;
+    if zero_ok
+        && text
+            .trim()
+            .trim_end_matches(|ch: char| ch.is_ascii_alphabetic() || ch == ' ')
+            .trim()
+            .chars()
+            .all(|ch| ch == '0')
+        && !text.trim().is_empty()
+    {
+        return Ok(0);
+    }
+    parse_duration(&text).ok_or_else(|| invalid_duration(&text))
+}
+
+/// `(k = 'v', …)`
+fn pairs(c: &mut Cursor) -> Result<Vec<(String, String)>, StatementError> {
+    c.expect(Token::LParen)?;
+    let mut out = Vec::new();
+    if c.token(&Token::RParen) {
+        return Ok(out);
+    }
+    loop {
+        let key = c.ident()?;
+        c.expect(Token::Eq)?;
+        out.push((key, c.string()?));
+        if c.token(&Token::RParen) {
+            return Ok(out);
+        }
+        c.expect(Token::Comma)?;
+    }
+}
+
+fn create_alert(c: &mut Cursor, sql: &str) -> Result<Statement, StatementError> {
+    let mut def = AlertDefinition::default();
+    if c.keyword(Keyword::IF) {
+        if !(c.keyword(Keyword::NOT) && c.keyword(Keyword::EXISTS)) {
+            return Err(syntax("expected IF NOT EXISTS"));
+        }
+        def.if_not_exists = true;
+    }
+    def.name = c.ident()?;
+    loop {
+        if c.word("every") {
+            def.every_secs = Some(duration(c, false)?);
+        } else if c.keyword(Keyword::FOR) {
+            def.for_secs = duration(c, true)?;
+        } else if c.word("keep") {
+            if !(c.word("firing") && c.keyword(Keyword::FOR)) {
+                return Err(syntax("expected KEEP FIRING FOR 'duration'"));
+            }
+            def.keep_firing_for_secs = duration(c, true)?;
+        } else if c.word("labels") {
+            def.labels = pairs(c)?;
+        } else if c.word("annotations") {
+            def.annotations = pairs(c)?;
+        } else if c.word("notify") {
+            loop {
+                let receiver = if c.word("alertmanager") {
+                    Receiver::Alertmanager(c.string()?)
+                } else if c.word("webhook") {
+                    Receiver::Webhook(c.string()?)
+                } else {
+                    return Err(syntax(format!(
+                        "expected ALERTMANAGER 'url' or WEBHOOK 'url', found {}",
+                        describe(c.peek())
+                    )));
+                };
+                let url = match &receiver {
+                    Receiver::Alertmanager(u) | Receiver::Webhook(u) => u,
+                };
+                if !(url.starts_with("http://") || url.starts_with("https://")) {
+                    return Err(StatementError {
+                        code: "22023",
+                        message: format!(
+                            "invalid receiver URL '{url}': expected http:// or https://"
+                        ),
+                    });
+                }
+                def.receivers.push(receiver);
+                if !c.token(&Token::Comma) {
+                    break;
+                }
+            }
+        } else if c.keyword(Keyword::AS) {
+            break;
+        } else {
+            return Err(syntax(format!(
+                "expected EVERY, FOR, KEEP FIRING FOR, LABELS, ANNOTATIONS, NOTIFY or AS, found {}",
+                describe(c.peek())
+            )));
+        }
+    }
+    // The query is the source text after the AS at token `c.pos - 1`.
+    let tokens = tokens_at(sql).ok_or_else(|| syntax("cannot tokenize the statement"))?;
+    let query = tokens
+        .iter()
+        .filter(|(t, _)| !matches!(t, Token::Whitespace(_)))
+        .nth(c.pos)
+        .map_or("", |(_, at)| &sql[*at..]);
+    let query = query.trim().trim_end_matches(';').trim().to_string();
+    if query.is_empty() {
+        return Err(syntax("expected a query after AS"));
+    }
+    def.query = query;
+    Ok(Statement::CreateAlert(def))
+}
+
+fn alter_alert(c: &mut Cursor) -> Result<Statement, StatementError> {
+    let name = c.ident()?;
+    let paused = if c.word("pause") {
+        true
+    } else if c.word("resume") {
+        false
+    } else {
+        return Err(syntax(format!(
+            "expected PAUSE or RESUME, found {}",
+            describe(c.peek())
+        )));
+    };
+    c.end()?;
+    Ok(Statement::AlterAlert { name, paused })
 }
 
 fn create_database(c: &mut Cursor) -> Result<Statement, StatementError> {
@@ -430,6 +673,78 @@ mod tests {
     }
 
     #[test]
+    fn alert_statements() {
+        let p = |s: &str| parse(s).unwrap().unwrap();
+        let Statement::CreateAlert(def) = p(
+            "CREATE ALERT IF NOT EXISTS High_Cpu FOR '2 minutes' EVERY '30s' \
+             KEEP FIRING FOR '1m' LABELS (severity = 'page', team = 'ops') \
+             ANNOTATIONS (summary = 'CPU {{ value }} on {{ host }}') \
+             NOTIFY ALERTMANAGER 'http://127.0.0.1:9093', WEBHOOK 'http://h/x' \
+             AS SELECT host, avg(u) AS value FROM cpu WHERE time > now() - INTERVAL '5 minutes' \
+             GROUP BY host HAVING avg(u) > 90;",
+        ) else {
+            panic!("not CREATE ALERT");
+        };
+        assert_eq!(def.name, "high_cpu");
+        assert!(def.if_not_exists);
+        assert_eq!(def.every_secs, Some(30));
+        assert_eq!(def.for_secs, 120);
+        assert_eq!(def.keep_firing_for_secs, 60);
+        assert_eq!(def.labels[1], ("team".into(), "ops".into()));
+        assert_eq!(def.annotations[0].1, "CPU {{ value }} on {{ host }}");
+        assert_eq!(
+            def.receivers,
+            vec![
+                Receiver::Alertmanager("http://127.0.0.1:9093".into()),
+                Receiver::Webhook("http://h/x".into())
+            ]
+        );
+        assert_eq!(
+            def.query,
+            "SELECT host, avg(u) AS value FROM cpu WHERE time > now() - INTERVAL '5 minutes' GROUP BY host HAVING avg(u) > 90"
+        );
+        let Statement::CreateAlert(def) =
+            p("CREATE ALERT q AS SELECT 'it''s' AS x, 1 AS value -- ok")
+        else {
+            panic!()
+        };
+        assert_eq!(def.query, "SELECT 'it''s' AS x, 1 AS value -- ok");
+        let Statement::CreateAlert(def) = p("create alert a for '0s' as select 1 as value") else {
+            panic!()
+        };
+        assert_eq!((def.for_secs, def.every_secs), (0, None));
+        assert_eq!(
+            p("DROP ALERT IF EXISTS a"),
+            Statement::DropAlert {
+                name: "a".into(),
+                if_exists: true
+            }
+        );
+        assert_eq!(
+            p("alter alert a pause"),
+            Statement::AlterAlert {
+                name: "a".into(),
+                paused: true
+            }
+        );
+        assert!(show_alerts("show alerts;").is_some());
+        assert!(show_alerts("show all").is_none());
+        for (bad, code) in [
+            ("CREATE ALERT a EVERY 'soon' AS SELECT 1", "22023"),
+            ("CREATE ALERT a EVERY '1m'", "42601"),
+            ("CREATE ALERT a NOTIFY PAGER 'x' AS SELECT 1", "42601"),
+            (
+                "CREATE ALERT a NOTIFY WEBHOOK 'ftp://x' AS SELECT 1",
+                "22023",
+            ),
+            ("CREATE ALERT a AS", "42601"),
+            ("ALTER ALERT a STOP", "42601"),
+        ] {
+            assert_eq!(parse(bad).unwrap().unwrap_err().code, code, "{bad}");
+        }
+    }
+
+    #[test]
     fn statements() {
         let p = |s: &str| parse(s).unwrap().unwrap();
         assert_eq!(
@@ -508,6 +823,10 @@ mod tests {
         assert_eq!(
             split("SELECT ';'; SELECT 2").unwrap(),
             vec!["SELECT ';'", " SELECT 2"]
+        );
+        assert_eq!(
+            split("SELECT 'it''s';\nSELECT $$a;b$$ -- c;d\n;").unwrap(),
+            vec!["SELECT 'it''s'", "\nSELECT $$a;b$$ -- c;d\n"]
         );
         assert!(parse("CREATE TABLE t (a int)").is_none());
         assert_eq!(
