@@ -664,6 +664,8 @@ pub fn sqlstate(err: &(dyn std::error::Error + 'static)) -> (&'static str, Strin
         {
             "42883"
         }
+        // Sundial's table functions name missing objects this way (`alert "x" does not exist`).
+        DataFusionError::Plan(m) if m.contains("does not exist") => "42704",
         DataFusionError::Plan(_) => "42804",
         DataFusionError::NotImplemented(_) => "0A000",
         DataFusionError::ResourcesExhausted(_) => "53000",

@@ -130,7 +130,9 @@ fn duration(expr: &Expr, session: &dyn Session, what: &str, zero_ok: bool) -> Re
             Some(secs) => secs as i64 * NS,
             None if zero_ok && s.trim().trim_end_matches(char::is_alphabetic).trim() == "0" => 0,
             None => {
-                return plan_err!("invalid {what} '{s}': use interval text like '1 minute' or '1m'");
+                return plan_err!(
+                    "invalid {what} '{s}': use interval text like '1 minute' or '1m'"
+                );
             }
         },
         other => return plan_err!("{what} must be a duration, got {other}"),

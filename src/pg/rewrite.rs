@@ -174,7 +174,10 @@ fn named_arguments(function: &str, args: &mut Vec<FunctionArg>) {
     else {
         return;
     };
-    if !args.iter().any(|a| matches!(a, FunctionArg::Named { .. })) {
+    if !args
+        .iter()
+        .any(|a| matches!(a, FunctionArg::Named { .. } | FunctionArg::ExprNamed { .. }))
+    {
         return;
     }
     let mut slots: Vec<Option<FunctionArg>> = vec![None; params.len()];
@@ -189,6 +192,14 @@ fn named_arguments(function: &str, args: &mut Vec<FunctionArg>) {
                 next += 1;
                 Some((next - 1, arg.clone()))
             }
+            FunctionArg::ExprNamed {
+                name: Expr::Identifier(name),
+                arg,
+                ..
+            } => params
+                .iter()
+                .position(|p| p.eq_ignore_ascii_case(&name.value))
+                .map(|i| (i, FunctionArg::Unnamed(arg.clone()))),
             FunctionArg::ExprNamed { .. } => None,
         };
         if let Some((i, a)) = slot
@@ -227,10 +238,13 @@ impl VisitorMut for FromFunctions {
         // and plans `unnest` only as sqlparser's UNNEST factor, which re-parsing gives.
         if let TableFactor::Table {
             name,
-            args: Some(_),
+            args: Some(args),
             ..
         } = factor
         {
+            if let Some(function) = name.0.last().and_then(|p| p.as_ident()) {
+                named_arguments(&function.value.to_lowercase(), &mut args.args);
+            }
             if name.0.len() == 2
                 && name.0[0]
                     .as_ident()
@@ -275,7 +289,6 @@ impl VisitorMut for FromFunctions {
             return ControlFlow::Continue(());
         };
         let function = function.value.to_lowercase();
-        named_arguments(&function, &mut args.args);
         if SET_RETURNING.contains(&function.as_str()) {
             if alias.columns.is_empty() && (function != "unnest" || args.args.len() == 1) {
                 alias.columns = vec![TableAliasColumnDef::from_name(alias.name.value.clone())];
@@ -522,6 +535,17 @@ mod tests {
         assert!(dup.contains(", a, a AS \"a\u{1f}2\""), "{dup}");
         assert_eq!(display_name("count\u{1f}2"), "count");
         assert_eq!(display_name("__alias_oid"), "oid");
+    }
+
+    #[test]
+    fn named_table_function_arguments_are_ordered() {
+        assert_eq!(
+            rewritten(
+                "SELECT * FROM alert_backtest_query('q', \"end\" => 'b', every => '1m', \
+                 start => 'a', for => '0s')"
+            ),
+            "SELECT * FROM alert_backtest_query('q', '1m', '0s', 'a', 'b')"
+        );
     }
 
     #[test]
