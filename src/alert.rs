@@ -848,17 +848,31 @@ pub fn events_batch<'a>(
     Ok(RecordBatch::try_new(events_schema(with_name), columns)?)
 }
 
-fn mem_table(batch: datafusion::error::Result<RecordBatch>) -> Option<Arc<dyn TableProvider>> {
-    let batch = match batch {
-        Ok(b) => b,
+/// A snapshot as a view (relkind `v`: psql's `\dv system.*` lists them, `\dt` does not).
+fn system_view(
+    name: &str,
+    batch: datafusion::error::Result<RecordBatch>,
+) -> Option<Arc<dyn TableProvider>> {
+    let view = batch.and_then(|batch| {
+        let table = MemTable::try_new(batch.schema(), vec![vec![batch]])?;
+        let plan = datafusion::logical_expr::LogicalPlanBuilder::scan(
+            name,
+            datafusion::datasource::provider_as_source(Arc::new(table)),
+            None,
+        )?
+        .build()?;
+        Ok(
+            Arc::new(datafusion::catalog::view::ViewTable::new(plan, None))
+                as Arc<dyn TableProvider>,
+        )
+    });
+    match view {
+        Ok(v) => Some(v),
         Err(e) => {
             tracing::error!(error = %e, "building a system table failed");
-            return None;
+            None
         }
-    };
-    MemTable::try_new(batch.schema(), vec![vec![batch]])
-        .ok()
-        .map(|t| Arc::new(t) as Arc<dyn TableProvider>)
+    }
 }
 
 #[async_trait]
@@ -882,9 +896,9 @@ impl Alerting for Alerts {
 
     fn system_table(&self, name: &str) -> Option<Arc<dyn TableProvider>> {
         match name {
-            "alert_rules" => mem_table(self.rules_table()),
-            "alerts" => mem_table(self.alerts_table()),
-            "alert_events" => mem_table(self.events_table()),
+            "alert_rules" => system_view(name, self.rules_table()),
+            "alerts" => system_view(name, self.alerts_table()),
+            "alert_events" => system_view(name, self.events_table()),
             _ => None,
         }
     }

@@ -1,6 +1,8 @@
 //! Integration tests: the real `sundial` binary on port 0 in a temp dir, driven by real
-//! clients (HTTP, tokio-postgres, `psql`, psycopg, asyncpg, pgjdbc).
+//! clients (HTTP, tokio-postgres, `psql`, psycopg, asyncpg, pgjdbc, lib/pq, pgx) and real
+//! neighbours (Alertmanager).
 
+mod alerts;
 mod clients;
 mod config;
 mod drivers;
