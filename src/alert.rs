@@ -5,8 +5,8 @@
 //! `alert_backtest(…)`/`alert_backtest_query(…)` replay a rule over stored data
 //! ([`backtest`]).
 //!
-//! Persistence, under `<data dir>/alerts/`: `rules.json` (definitions, fsynced on every
-//! change), `state/<hash>.json` per rule (instances with their `FOR` timers and last
+//! Persistence, under `<data dir>/alerts/`: `rules/<hash>.json` per rule (its definition,
+//! fsynced on every change), `state/<hash>.json` per rule (instances with their `FOR` timers and last
 //! sends, written when they change, so a restart neither resets timers nor re-notifies),
 //! and `events.jsonl` (the history, appended).
 
@@ -191,15 +191,21 @@ impl Alerts {
     ) -> Result<Arc<Alerts>> {
         let dir = data_dir.join("alerts");
         std::fs::create_dir_all(dir.join("state")).map_err(io(&dir))?;
-        let rules_path = dir.join("rules.json");
-        let rules: Vec<Rule> = match std::fs::read(&rules_path) {
-            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|source| Error::Json {
-                path: rules_path.clone(),
+        let rules_dir = dir.join("rules");
+        std::fs::create_dir_all(&rules_dir).map_err(io(&rules_dir))?;
+        let mut rules = Vec::new();
+        for entry in std::fs::read_dir(&rules_dir).map_err(io(&rules_dir))? {
+            let path = entry.map_err(io(&rules_dir))?.path();
+            if path.extension().is_none_or(|e| e != "json") {
+                continue;
+            }
+            let bytes = std::fs::read(&path).map_err(io(&path))?;
+            let rule: Rule = serde_json::from_slice(&bytes).map_err(|source| Error::Json {
+                path: path.clone(),
                 source,
-            })?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
-            Err(e) => return Err(io(&rules_path)(e)),
-        };
+            })?;
+            rules.push(rule);
+        }
         let mut states = HashMap::new();
         for rule in &rules {
             let path = dir
@@ -501,14 +507,30 @@ impl Alerts {
         }
     }
 
-    fn save_rules(&self, rules: &BTreeMap<String, Rule>) -> Result<()> {
-        let list: Vec<&Rule> = rules.values().collect();
-        let path = self.dir.join("rules.json");
-        let bytes = serde_json::to_vec_pretty(&list).map_err(|source| Error::Json {
+    fn rule_path(&self, name: &str) -> PathBuf {
+        self.dir
+            .join("rules")
+            .join(format!("{}.json", hash_name(name)))
+    }
+
+    /// Writes one rule's definition durably.
+    fn save_rule(&self, rule: &Rule) -> Result<()> {
+        let path = self.rule_path(&rule.name);
+        let bytes = serde_json::to_vec_pretty(rule).map_err(|source| Error::Json {
             path: path.clone(),
             source,
         })?;
         write_atomic(&path, &bytes, true)
+    }
+
+    /// Removes one rule's definition durably.
+    fn remove_rule(&self, name: &str) -> Result<()> {
+        let path = self.rule_path(name);
+        std::fs::remove_file(&path).map_err(io(&path))?;
+        let dir = self.dir.join("rules");
+        std::fs::File::open(&dir)
+            .and_then(|d| d.sync_all())
+            .map_err(io(&dir))
     }
 
     async fn create(&self, db: &str, def: AlertDefinition) -> Result<Outcome, StatementError> {
@@ -543,11 +565,10 @@ impl Alerts {
                     format!("alert \"{}\" already exists", rule.name),
                 ));
             }
-            rules.insert(rule.name.clone(), rule.clone());
-            if let Err(e) = self.save_rules(&rules) {
-                rules.remove(&rule.name);
+            if let Err(e) = self.save_rule(&rule) {
                 return Err(fail("58030", e.to_string()));
             }
+            rules.insert(rule.name.clone(), rule.clone());
         }
         self.states.lock().insert(
             rule.name.clone(),
@@ -571,7 +592,7 @@ impl Alerts {
     fn drop_rule(&self, name: &str, if_exists: bool) -> Result<Outcome, StatementError> {
         {
             let mut rules = self.rules.lock();
-            let Some(old) = rules.remove(name) else {
+            if !rules.contains_key(name) {
                 if if_exists {
                     return Ok(Outcome {
                         tag: "DROP ALERT",
@@ -579,11 +600,11 @@ impl Alerts {
                     });
                 }
                 return Err(fail("42704", format!("alert \"{name}\" does not exist")));
-            };
-            if let Err(e) = self.save_rules(&rules) {
-                rules.insert(name.to_string(), old);
+            }
+            if let Err(e) = self.remove_rule(name) {
                 return Err(fail("58030", e.to_string()));
             }
+            rules.remove(name);
         }
         self.scheduler.lock().remove(name);
         self.states.lock().remove(name);
@@ -604,12 +625,13 @@ impl Alerts {
             let Some(rule) = rules.get_mut(name) else {
                 return Err(fail("42704", format!("alert \"{name}\" does not exist")));
             };
-            rule.paused = paused;
-            let every = rule.every_secs;
-            if let Err(e) = self.save_rules(&rules) {
+            let mut changed = rule.clone();
+            changed.paused = paused;
+            if let Err(e) = self.save_rule(&changed) {
                 return Err(fail("58030", e.to_string()));
             }
-            every
+            *rule = changed;
+            rule.every_secs
         };
         let mut scheduler = self.scheduler.lock();
         if paused {

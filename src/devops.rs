@@ -78,6 +78,8 @@ pub struct Options {
     pub seed: u64,
     /// Integer values (`58i`, TSBS' default) or full-precision floats.
     pub float_values: bool,
+    /// The first row's timestamp (ns since the epoch; TSBS' 2016-01-01 by default).
+    pub start_nanos: i64,
 }
 
 impl Default for Options {
@@ -88,6 +90,7 @@ impl Default for Options {
             interval_secs: 10,
             seed: 123,
             float_values: false,
+            start_nanos: START_NANOS,
         }
     }
 }
@@ -116,7 +119,7 @@ pub fn generate(opts: &Options) -> impl Iterator<Item = String> + '_ {
         .map(|_| std::array::from_fn(|_| val_rng.unit() * 100.0))
         .collect();
     (0..opts.steps).map(move |step| {
-        let ts = START_NANOS + step as i64 * opts.interval_secs * 1_000_000_000;
+        let ts = opts.start_nanos + step as i64 * opts.interval_secs * 1_000_000_000;
         let mut out = String::with_capacity(opts.hosts * 300);
         for (h, prefix) in prefixes.iter().enumerate() {
             out.push_str(prefix);
