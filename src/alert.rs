@@ -29,7 +29,6 @@ use datafusion::arrow::array::{
 };
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use datafusion::catalog::{TableFunctionImpl, TableProvider};
-use datafusion::datasource::MemTable;
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{Notify, Semaphore};
@@ -870,25 +869,12 @@ pub fn events_batch<'a>(
     Ok(RecordBatch::try_new(events_schema(with_name), columns)?)
 }
 
-/// A snapshot as a view (relkind `v`: psql's `\dv system.*` lists them, `\dt` does not).
+/// A snapshot as a view (psql's `\dv system.*` lists them, `\dt` does not).
 fn system_view(
     name: &str,
     batch: datafusion::error::Result<RecordBatch>,
 ) -> Option<Arc<dyn TableProvider>> {
-    let view = batch.and_then(|batch| {
-        let table = MemTable::try_new(batch.schema(), vec![vec![batch]])?;
-        let plan = datafusion::logical_expr::LogicalPlanBuilder::scan(
-            name,
-            datafusion::datasource::provider_as_source(Arc::new(table)),
-            None,
-        )?
-        .build()?;
-        Ok(
-            Arc::new(datafusion::catalog::view::ViewTable::new(plan, None))
-                as Arc<dyn TableProvider>,
-        )
-    });
-    match view {
+    match batch.and_then(|b| crate::query::catalog::snapshot_view(name, b)) {
         Ok(v) => Some(v),
         Err(e) => {
             tracing::error!(error = %e, "building a system table failed");

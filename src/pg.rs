@@ -254,6 +254,7 @@ impl Dispatcher {
             }
         }
         let changes = rewrite::rewrite(&mut stmt, &|name| session::get(client, name));
+        tracing::debug!(statement = %stmt, "rewritten");
         apply_set_config(client, changes).await?;
         let plan = ctx
             .state()

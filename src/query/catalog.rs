@@ -192,6 +192,24 @@ impl SchemaProvider for SystemSchema {
     }
 }
 
+/// A snapshot of rows as a view (relkind `v` in `pg_class`), for catalog-like tables
+/// (`information_schema`, `system`) that clients must not list as user tables.
+pub fn snapshot_view(
+    name: &str,
+    batch: datafusion::arrow::array::RecordBatch,
+) -> Result<Arc<dyn TableProvider>> {
+    let table = datafusion::catalog::MemTable::try_new(batch.schema(), vec![vec![batch]])?;
+    let plan = datafusion::logical_expr::LogicalPlanBuilder::scan(
+        name,
+        datafusion::datasource::provider_as_source(Arc::new(table)),
+        None,
+    )?
+    .build()?;
+    Ok(Arc::new(datafusion::catalog::view::ViewTable::new(
+        plan, None,
+    )))
+}
+
 /// Schema `public`: the tables of one database.
 #[derive(Debug)]
 pub struct PublicSchema {

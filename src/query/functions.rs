@@ -120,6 +120,80 @@ struct TimeBucket {
     signature: Signature,
 }
 
+/// `json_build_object(k1, v1, …)`: a JSON object as text (SQLAlchemy's reflection builds
+/// identity and collation details with it).
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct JsonBuildObject {
+    signature: Signature,
+}
+
+fn json_value(v: &ScalarValue) -> serde_json::Value {
+    use serde_json::Value as J;
+    if v.is_null() {
+        return J::Null;
+    }
+    match v {
+        ScalarValue::Boolean(Some(b)) => J::Bool(*b),
+        ScalarValue::Int8(_)
+        | ScalarValue::Int16(_)
+        | ScalarValue::Int32(_)
+        | ScalarValue::Int64(_)
+        | ScalarValue::UInt8(_)
+        | ScalarValue::UInt16(_)
+        | ScalarValue::UInt32(_)
+        | ScalarValue::UInt64(_) => v
+            .to_string()
+            .parse::<i64>()
+            .map(J::from)
+            .unwrap_or_else(|_| J::String(v.to_string())),
+        ScalarValue::Float32(Some(f)) => J::from(*f as f64),
+        ScalarValue::Float64(Some(f)) => J::from(*f),
+        other => J::String(other.to_string()),
+    }
+}
+
+impl ScalarUDFImpl for JsonBuildObject {
+    fn name(&self) -> &str {
+        "json_build_object"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _args: &[DataType]) -> datafusion::common::Result<DataType> {
+        Ok(DataType::Utf8)
+    }
+
+    fn invoke_with_args(
+        &self,
+        args: ScalarFunctionArgs,
+    ) -> datafusion::common::Result<ColumnarValue> {
+        if args.args.len() % 2 != 0 {
+            return Err(DataFusionError::Plan(
+                "json_build_object takes an even number of arguments".into(),
+            ));
+        }
+        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+        let rows = args.number_rows;
+        let mut out = Vec::with_capacity(rows);
+        for row in 0..rows {
+            let mut object = serde_json::Map::new();
+            for pair in arrays.chunks(2) {
+                let key = ScalarValue::try_from_array(&pair[0], row)?;
+                let value = ScalarValue::try_from_array(&pair[1], row)?;
+                let key = match key {
+                    ScalarValue::Utf8(Some(k)) | ScalarValue::Utf8View(Some(k)) => k,
+                    other => other.to_string(),
+                };
+                object.insert(key, json_value(&value));
+            }
+            out.push(Some(serde_json::Value::Object(object).to_string()));
+        }
+        Ok(ColumnarValue::Array(Arc::new(StringArray::from(out))))
+    }
+}
+
 /// 2000-01-03 00:00:00 UTC in nanoseconds: TimescaleDB's default bucket origin.
 const TIME_BUCKET_ORIGIN_NS: i64 = 946_857_600_000_000_000;
 
@@ -230,6 +304,9 @@ pub fn register(ctx: &SessionContext) {
         ScalarValue::Utf8(Some(version_text())),
     ));
     ctx.register_udf(current_setting_udf());
+    ctx.register_udf(ScalarUDF::new_from_impl(JsonBuildObject {
+        signature: Signature::variadic_any(Volatility::Immutable),
+    }));
     ctx.register_udf(ScalarUDF::new_from_impl(TimeBucket {
         signature: Signature::one_of(
             vec![TypeSignature::Any(2), TypeSignature::Any(3)],
@@ -286,6 +363,17 @@ pub fn register(ctx: &SessionContext) {
     ));
     // asyncpg's pool reset calls it; there are no advisory locks to release.
     ctx.register_udf(null_udf("pg_advisory_unlock_all", vec![], DataType::Utf8));
+    // SQLAlchemy's column reflection: there are no sequences, and collations are all visible.
+    ctx.register_udf(null_udf(
+        "pg_get_serial_sequence",
+        vec![DataType::Utf8, DataType::Utf8],
+        DataType::Utf8,
+    ));
+    ctx.register_udf(const_udf(
+        "pg_collation_is_visible",
+        vec![DataType::Int64],
+        ScalarValue::Boolean(Some(true)),
+    ));
     // Every function is in the search path (there is no other schema with functions).
     ctx.register_udf(const_udf(
         "pg_function_is_visible",

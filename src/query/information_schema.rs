@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use datafusion::arrow::array::{ArrayRef, Int32Array, RecordBatch, StringArray};
-use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef};
-use datafusion::catalog::{MemTable, SchemaProvider, TableProvider};
+use datafusion::arrow::datatypes::{DataType, Field, Schema};
+use datafusion::catalog::{SchemaProvider, TableProvider};
 use datafusion::error::Result;
 
 use crate::storage::Database;
@@ -167,11 +167,8 @@ impl SchemaProvider for InformationSchema {
             "schemata" => self.schemata()?,
             _ => return Ok(None),
         };
-        let schema: SchemaRef = batch.schema();
-        Ok(Some(Arc::new(MemTable::try_new(
-            schema,
-            vec![vec![batch]],
-        )?)))
+        // Views, as in PostgreSQL: relkind 'v', so `\dt` and SQLAlchemy's table list skip them.
+        Ok(Some(super::catalog::snapshot_view(name, batch)?))
     }
 
     fn table_exist(&self, name: &str) -> bool {
