@@ -169,7 +169,7 @@ impl ScalarUDFImpl for JsonBuildObject {
         &self,
         args: ScalarFunctionArgs,
     ) -> datafusion::common::Result<ColumnarValue> {
-        if args.args.len() % 2 != 0 {
+        if !args.args.len().is_multiple_of(2) {
             return Err(DataFusionError::Plan(
                 "json_build_object takes an even number of arguments".into(),
             ));
