@@ -400,6 +400,23 @@ async fn webhook_payload_retries_and_dead_receivers() {
     )
     .await;
     assert_eq!(ok, ["NULL"]);
+    // The extended protocol (pgx, as Grafana sends statements) works too.
+    assert_eq!(
+        pg.execute("ALTER ALERT hot_dead PAUSE", &[]).await.unwrap(),
+        0
+    );
+    let shown = pg.query("SHOW ALERTS", &[]).await.unwrap();
+    let shown: Vec<(String, String)> = shown
+        .iter()
+        .map(|r| (r.get("name"), r.get("state")))
+        .collect();
+    assert_eq!(
+        shown,
+        [
+            ("hot".to_string(), "firing".to_string()),
+            ("hot_dead".to_string(), "paused".to_string())
+        ]
+    );
 }
 
 #[tokio::test]
