@@ -31,6 +31,14 @@ if ! "$SUNDIAL_VENV/bin/python" -c "import psycopg, asyncpg" >/dev/null 2>&1; th
   "$SUNDIAL_VENV/bin/pip" install -q -r tests/clients/requirements.txt
 fi
 
+# node-postgres from the npm registry, outside the clone, reused across runs.
+export SUNDIAL_NODE="${SUNDIAL_NODE:-$HOME/.cache/sundial-node}"
+if [ ! -d "$SUNDIAL_NODE/node_modules/pg" ]; then
+  command -v npm >/dev/null 2>&1 || { $SUDO apt-get update -qq; DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq nodejs npm >/dev/null; }
+  mkdir -p "$SUNDIAL_NODE"
+  npm install --prefix "$SUNDIAL_NODE" --no-audit --no-fund --silent pg@8.23.1
+fi
+
 # Reuse one build directory across clones (CI builds in a fresh clone each time).
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/sundial-target}"
 export CARGO_TERM_COLOR=never

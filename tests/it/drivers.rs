@@ -1,9 +1,9 @@
-//! The client matrix: psql, tokio-postgres (text and binary), psycopg 3, asyncpg and pgjdbc,
-//! each connecting plain and with TLS + SCRAM-SHA-256, discovering tables and columns,
-//! running a time-bucketed aggregate with a bound timestamptz parameter, and
-//! round-tripping a timestamp; and Grafana's SQL through lib/pq and pgx (Go). The
-//! drivers are installed by `scripts/test.sh` (a Python
-//! venv from PyPI, Debian's pgjdbc and Java); a missing one fails the test.
+//! The client matrix: psql, tokio-postgres (text and binary), psycopg 3, asyncpg, pgjdbc and
+//! node-postgres, each connecting plain and with TLS + SCRAM-SHA-256, discovering tables
+//! and columns, running a time-bucketed aggregate with a bound timestamptz parameter, and
+//! round-tripping a timestamp; and Grafana's SQL through lib/pq and pgx (Go). The drivers
+//! are installed by `scripts/test.sh` (a Python venv from PyPI, node-postgres from npm,
+//! Debian's pgjdbc, Java and Go packages); a missing one fails the test.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -205,6 +205,50 @@ fn asyncpg(dsn: &str) {
     assert!(out.contains("\"pool\": 1"), "{out}");
 }
 
+/// Where `scripts/test.sh` installs node-postgres (outside the clone, reused across runs).
+fn node_modules() -> PathBuf {
+    let dir = std::env::var_os("SUNDIAL_NODE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").expect("HOME")).join(".cache/sundial-node")
+        })
+        .join("node_modules");
+    assert!(
+        dir.join("pg").exists(),
+        "{} is missing: run scripts/test.sh, which installs node-postgres",
+        dir.display()
+    );
+    dir
+}
+
+fn node(url: &str, ca: Option<&Path>) {
+    let mut cmd = Command::new("node");
+    cmd.arg(clients_dir().join("node_client.js"))
+        .arg(url)
+        .env("SUNDIAL_NODE_MODULES", node_modules());
+    if let Some(ca) = ca {
+        cmd.arg(ca);
+    }
+    let out = run(&mut cmd);
+    let v: serde_json::Value = serde_json::from_str(out.trim()).expect(&out);
+    assert_eq!(v["tables"], serde_json::json!(["cpu"]), "{out}");
+    assert_eq!(
+        v["columns"][0],
+        serde_json::json!(["time", "timestamp with time zone"]),
+        "{out}"
+    );
+    assert_eq!(
+        v["buckets"],
+        serde_json::json!([
+            ["2024-05-01T10:00:00.000Z", 25.125, "2"],
+            ["2024-05-01T10:05:00.000Z", 40, "1"]
+        ]),
+        "{out}"
+    );
+    assert_eq!(v["roundtrip"][0], "2024-05-01T10:00:00.000Z", "{out}");
+    assert_eq!(v["roundtrip"][0], v["roundtrip"][1], "{out}");
+}
+
 fn jdbc(url: &str, user: &str, password: Option<&str>) {
     let jar = std::env::var("SUNDIAL_PGJDBC_JAR")
         .unwrap_or_else(|_| "/usr/share/java/postgresql.jar".to_string());
@@ -386,6 +430,10 @@ async fn client_matrix_plain() {
         "anyone",
         None,
     );
+    node(
+        &format!("postgresql://anyone@127.0.0.1:{port}/sundial"),
+        None,
+    );
     // Without a certificate, TLS is declined ('N'); a client that demands it fails.
     let out = Command::new("psql")
         .args([
@@ -431,6 +479,10 @@ async fn client_matrix_tls_scram() {
         &format!("jdbc:postgresql://127.0.0.1:{port}/sundial?sslmode=require"),
         USER,
         Some(PASSWORD),
+    );
+    node(
+        &format!("postgresql://{USER}:s3cret%20pass@127.0.0.1:{port}/sundial"),
+        Some(&certs.ca),
     );
     // A wrong password or an unknown user: FATAL 28P01, as PostgreSQL answers.
     for (user, password) in [(USER, "wrong"), ("nobody", PASSWORD)] {
