@@ -119,8 +119,13 @@ impl QueryEngine {
         self.engine.database_names()
     }
 
-    /// The session context of `db`, created on first use.
+    /// The session context of `db`, created on first use. `postgres`, the database that
+    /// `psql -l`, pgAdmin and DBeaver connect to by default, is the default database
+    /// unless one of that name exists.
     pub fn context(&self, db: &str) -> Result<Arc<SessionContext>> {
+        if db == "postgres" && self.engine.database(db).is_none() {
+            return self.context(crate::storage::DEFAULT_DATABASE);
+        }
         let Some(database) = self.engine.database(db) else {
             return Err(Error::UnknownDatabase {
                 name: db.to_string(),

@@ -434,6 +434,20 @@ async fn client_matrix_plain() {
         &format!("postgresql://anyone@127.0.0.1:{port}/sundial"),
         None,
     );
+    // `psql -l` connects to database `postgres`, as pgAdmin and DBeaver do by default.
+    let list = run(Command::new("psql").args([
+        "-X",
+        "-A",
+        "-t",
+        "-l",
+        "-h",
+        "127.0.0.1",
+        "-p",
+        &port.to_string(),
+        "-U",
+        "anyone",
+    ]));
+    assert!(list.starts_with("sundial|"), "{list}");
     // Without a certificate, TLS is declined ('N'); a client that demands it fails.
     let out = Command::new("psql")
         .args([
