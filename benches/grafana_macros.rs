@@ -1,7 +1,8 @@
 //! Grafana's `$__timeGroup` expansions, timed through the Postgres endpoint as Grafana
 //! runs them: `floor(extract(epoch from time)/300)*300` (the default), `time_bucket`
 //! (TimescaleDB mode) and `date_bin`, each a 5-minute average per host over the whole
-//! TSBS-style devops table (100 hosts x 24 h at 10 s = 864 000 rows with `--bench`).
+//! TSBS-style devops table (100 hosts x 24 h at 10 s = 864 000 rows with `--bench`), and
+//! `extract(epoch from date_bin(…))` as a candidate rewrite of the first.
 //! The default form should be no slower than `date_bin`.
 //!
 //! Run: `cargo bench --bench grafana_macros` (`--hosts N --steps N --runs N` to resize).
@@ -32,6 +33,12 @@ const FORMS: &[(&str, &str)] = &[
     (
         "time_bucket('300.000s', time)",
         "SELECT time_bucket('300.000s', time) AS \"time\", hostname, avg(usage_user) \
+         FROM cpu WHERE time BETWEEN '2016-01-01T00:00:00Z' AND '2016-01-02T00:00:00.000000000Z' \
+         GROUP BY 1, 2 ORDER BY 1, 2",
+    ),
+    (
+        "extract(epoch from date_bin(…))",
+        "SELECT extract(epoch from date_bin(INTERVAL '300 seconds', time)) AS \"time\", hostname, avg(usage_user) \
          FROM cpu WHERE time BETWEEN '2016-01-01T00:00:00Z' AND '2016-01-02T00:00:00.000000000Z' \
          GROUP BY 1, 2 ORDER BY 1, 2",
     ),

@@ -13,7 +13,6 @@ use datafusion_postgres::DfSessionService;
 use datafusion_postgres::pgwire;
 use futures::Sink;
 use pgwire::api::auth::StartupHandler;
-use pgwire::api::cancel::DefaultCancelHandler;
 use pgwire::api::portal::{Format, Portal};
 use pgwire::api::query::{ExtendedQueryHandler, SimpleQueryHandler};
 use pgwire::api::results::{FieldInfo, Response, Tag};
@@ -43,6 +42,7 @@ use pgwire::messages::startup::ParameterStatus;
 use crate::query::{QueryEngine, statements};
 
 pub mod auth;
+pub mod cancel;
 pub mod encode;
 pub mod rewrite;
 pub mod session;
@@ -153,14 +153,18 @@ where
     report(client, reports).await
 }
 
-/// Runs a plan and streams its result in the session's output forms.
+/// Runs a plan and streams its result in the session's output forms. The statement stops
+/// with 57014 when `statement_timeout` passes or a CancelRequest for this connection
+/// arrives (psql's Ctrl-C, drivers' query timeouts).
 async fn execute_plan<C: ClientInfo + ?Sized>(
     client: &C,
+    streams: &cancel::Registry,
     ctx: &SessionContext,
     plan: LogicalPlan,
     format: &Format,
 ) -> PgWireResult<Response> {
     let deadline = session::statement_timeout(client).map(|d| tokio::time::Instant::now() + d);
+    let cancel = streams.for_client(client).start();
     let start = async {
         let df = ctx.execute_logical_plan(plan).await.map_err(api_error)?;
         let schema = df.schema().as_arrow().clone();
@@ -178,7 +182,10 @@ async fn execute_plan<C: ClientInfo + ?Sized>(
         stream,
         format,
         session::output_options(client),
-        deadline,
+        encode::Limits {
+            deadline,
+            cancel: Some(cancel),
+        },
     )?;
     Ok(Response::Query(response))
 }
@@ -199,6 +206,8 @@ fn text_plan(columns: &[String]) -> PgWireResult<LogicalPlan> {
 /// Routes each query to the context of the connection's database and runs it there.
 pub struct Dispatcher {
     services: Arc<Services>,
+    /// Cancel signals of the connections' row streams.
+    streams: Arc<cancel::Registry>,
     parser: Arc<DispatchParser>,
 }
 
@@ -261,7 +270,7 @@ impl Dispatcher {
             .statement_to_plan(DfStatement::Statement(Box::new(stmt)))
             .await
             .map_err(api_error)?;
-        execute_plan(client, &ctx, plan, &Format::UnifiedText).await
+        execute_plan(client, &self.streams, &ctx, plan, &Format::UnifiedText).await
     }
 }
 
@@ -323,7 +332,14 @@ impl ExtendedQueryHandler for Dispatcher {
             .clone()
             .replace_params_with_values(&params)
             .map_err(api_error)?;
-        execute_plan(client, &ctx, plan, &portal.result_column_format).await
+        execute_plan(
+            client,
+            &self.streams,
+            &ctx,
+            plan,
+            &portal.result_column_format,
+        )
+        .await
     }
 }
 
@@ -682,7 +698,7 @@ pub struct Handlers {
     services: Arc<Services>,
     connections: Arc<ConnectionManager>,
     users: Arc<auth::Users>,
-    cancel: Arc<DefaultCancelHandler>,
+    cancel: Arc<cancel::Handler>,
 }
 
 impl Handlers {
@@ -692,9 +708,11 @@ impl Handlers {
             params: DfSessionService::new(Arc::new(SessionContext::new())),
         });
         let connections = Arc::new(ConnectionManager::new());
+        let streams = Arc::new(cancel::Registry::default());
         Handlers {
             dispatcher: Arc::new(Dispatcher {
                 services: services.clone(),
+                streams: streams.clone(),
                 parser: Arc::new(DispatchParser {
                     services: services.clone(),
                     sql: PostgresCompatibilityParser::new(),
@@ -704,7 +722,10 @@ impl Handlers {
             services,
             connections: connections.clone(),
             users,
-            cancel: Arc::new(DefaultCancelHandler::new(connections)),
+            cancel: Arc::new(cancel::Handler {
+                connections,
+                streams: streams.clone(),
+            }),
         }
     }
 }

@@ -475,14 +475,23 @@ pub fn fields(schema: &Schema, format: &Format) -> PgWireResult<Vec<FieldInfo>> 
     Ok(fields)
 }
 
-/// Streams a result as rows; the stream ends with an error if `deadline` passes first
-/// (`statement_timeout`, SQLSTATE 57014).
+/// What may end a statement early.
+#[derive(Default)]
+pub struct Limits {
+    /// `statement_timeout`.
+    pub deadline: Option<tokio::time::Instant>,
+    /// Cancelled when a CancelRequest for the connection arrives.
+    pub cancel: Option<tokio_util::sync::CancellationToken>,
+}
+
+/// Streams a result as rows; the stream ends with a 57014 error if the deadline passes or
+/// the statement is canceled first.
 pub fn query_response(
     schema: &Schema,
     batches: impl Stream<Item = datafusion::error::Result<RecordBatch>> + Send + 'static,
     format: &Format,
     options: OutputOptions,
-    deadline: Option<tokio::time::Instant>,
+    limits: Limits,
 ) -> PgWireResult<QueryResponse> {
     let fields = Arc::new(
         fields(schema, format)?
@@ -497,26 +506,52 @@ pub fn query_response(
             Err(e) => vec![Err(PgWireError::ApiError(Box::new(e)))],
         })
         .flat_map(stream::iter);
-    let rows: std::pin::Pin<Box<dyn Stream<Item = PgWireResult<DataRow>> + Send>> = match deadline {
-        None => Box::pin(rows),
-        Some(deadline) => Box::pin(with_deadline(rows, deadline)),
-    };
+    let rows: std::pin::Pin<Box<dyn Stream<Item = PgWireResult<DataRow>> + Send>> =
+        if limits.deadline.is_none() && limits.cancel.is_none() {
+            Box::pin(rows)
+        } else {
+            Box::pin(with_limits(rows, limits))
+        };
     Ok(QueryResponse::new(fields, rows))
 }
 
-/// Ends `rows` with a `57014` error once `deadline` passes.
-fn with_deadline(
+/// Ends `rows` with a `57014` error once the deadline passes or a cancel arrives.
+fn with_limits(
     rows: impl Stream<Item = PgWireResult<DataRow>> + Send + 'static,
-    deadline: tokio::time::Instant,
+    limits: Limits,
 ) -> impl Stream<Item = PgWireResult<DataRow>> + Send {
     let rows = Box::pin(rows);
-    stream::unfold(Some(rows), move |state| async move {
-        let mut rows = state?;
+    stream::unfold(Some((rows, limits)), move |state| async move {
+        let (mut rows, limits) = state?;
+        let deadline = limits.deadline;
+        let timeout = async move {
+            match deadline {
+                Some(d) => tokio::time::sleep_until(d).await,
+                None => std::future::pending().await,
+            }
+        };
+        let cancel = limits.cancel.clone();
+        let cancel_request = async move {
+            match cancel {
+                Some(token) => token.cancelled_owned().await,
+                None => std::future::pending().await,
+            }
+        };
         tokio::select! {
-            next = rows.next() => next.map(|row| (row, Some(rows))),
-            _ = tokio::time::sleep_until(deadline) => Some((Err(statement_timeout()), None)),
+            next = rows.next() => next.map(|row| (row, Some((rows, limits)))),
+            _ = timeout => Some((Err(statement_timeout()), None)),
+            _ = cancel_request => Some((Err(canceled()), None)),
         }
     })
+}
+
+/// The error PostgreSQL sends when a CancelRequest stops a statement.
+pub fn canceled() -> PgWireError {
+    PgWireError::UserError(Box::new(ErrorInfo::new(
+        "ERROR".to_string(),
+        "57014".to_string(),
+        "canceling statement due to user request".to_string(),
+    )))
 }
 
 /// The error PostgreSQL sends when `statement_timeout` expires.
@@ -555,7 +590,13 @@ pub fn text_rows<S: AsRef<str>>(
         .collect();
     let batch = RecordBatch::try_new(schema.clone(), arrays)
         .map_err(|e| PgWireError::ApiError(Box::new(e)))?;
-    query_response(&schema, stream::iter([Ok(batch)]), format, options, None)
+    query_response(
+        &schema,
+        stream::iter([Ok(batch)]),
+        format,
+        options,
+        Limits::default(),
+    )
 }
 
 #[cfg(test)]

@@ -265,3 +265,36 @@ async fn extended_protocol_statements_portals_and_empty_queries() {
         .collect();
     assert_eq!(completes, [1, 1, 0]);
 }
+
+/// CancelRequest (what psql sends on Ctrl-C, and drivers on a timeout): the running query
+/// stops with 57014 and the connection stays usable.
+#[tokio::test]
+async fn cancel_request_stops_a_running_query() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path(), &[]);
+    let client = server.pg("sundial").await;
+    let token = client.cancel_token();
+    let client = std::sync::Arc::new(client);
+    let c = client.clone();
+    let slow = tokio::spawn(async move {
+        c.simple_query("SELECT count(*) FROM generate_series(1, 5000000000) a")
+            .await
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    token
+        .cancel_query(tokio_postgres::NoTls)
+        .await
+        .expect("cancel request sent");
+    let outcome = tokio::time::timeout(std::time::Duration::from_secs(30), slow)
+        .await
+        .expect("the query stopped after the cancel request")
+        .unwrap();
+    let err = outcome.expect_err("a cancelled query fails");
+    assert_eq!(
+        err.as_db_error().map(|e| e.code().code()),
+        Some("57014"),
+        "{err:?}"
+    );
+    let rows = client.simple_query("SELECT 1").await.unwrap();
+    assert_eq!(rows.len(), 3, "the connection still answers: {rows:?}");
+}
