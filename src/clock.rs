@@ -37,3 +37,20 @@ impl Clock for ManualClock {
         self.0.load(Ordering::SeqCst)
     }
 }
+
+/// A stable offset of `name` within an interval of `every_ns` (FNV-1a of the name), so
+/// that periodic work (alert evaluations, scrapes) spreads over the interval.
+pub fn offset(name: &str, every_ns: i64) -> i64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in name.bytes() {
+        h ^= b as u64;
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    (h % every_ns.max(1) as u64) as i64
+}
+
+/// The first slot (a multiple of `every_ns` plus `offset_ns`) strictly after `t`.
+pub fn next_after(t: i64, every_ns: i64, offset_ns: i64) -> i64 {
+    let base = (t - offset_ns).div_euclid(every_ns) * every_ns + offset_ns;
+    if base > t { base } else { base + every_ns }
+}

@@ -21,6 +21,8 @@ pub struct Config {
     pub postgres: PostgresConfig,
     /// Users of the Postgres endpoint. None: any user name is accepted without a password.
     pub users: Vec<crate::pg::auth::User>,
+    /// Prometheus-style scrape jobs (`[[scrape_configs]]`).
+    pub scrape_configs: Vec<crate::scrape::ScrapeConfig>,
 }
 
 /// The Postgres endpoint's TLS and authentication.
@@ -49,6 +51,7 @@ impl Default for Config {
             http: HttpConfig::default(),
             postgres: PostgresConfig::default(),
             users: Vec::new(),
+            scrape_configs: Vec::new(),
         }
     }
 }
@@ -113,7 +116,24 @@ impl Config {
                 )));
             }
         }
+        self.scrape_jobs()?;
         Ok(())
+    }
+
+    /// The scrape jobs, checked (durations, regexes, unique job names).
+    pub fn scrape_jobs(&self) -> Result<Vec<crate::scrape::Job>, Error> {
+        let mut names = std::collections::HashSet::new();
+        let mut jobs = Vec::new();
+        for c in &self.scrape_configs {
+            if !names.insert(c.job_name.as_str()) {
+                return Err(Error::Invalid(format!(
+                    "scrape_configs: job_name {:?} is used twice",
+                    c.job_name
+                )));
+            }
+            jobs.push(crate::scrape::Job::new(c.clone()).map_err(Error::Invalid)?);
+        }
+        Ok(jobs)
     }
 }
 

@@ -7,6 +7,7 @@
 //! server (wires everything, owns shutdown)
 //!  ├─ http     (write API)
 //!  ├─ pg       (Postgres wire protocol front end)
+//!  ├─ scrape   (Prometheus scrape jobs, exposition parser, relabeling)
 //!  ├─ alert    (CREATE ALERT rules, scheduler, state machine, notifiers, backtests)
 //!  ├─ query    (DataFusion session per database, table providers)
 //!  ├─ ingest   (line protocol parser, points, per-line errors)
@@ -21,5 +22,6 @@ pub mod http;
 pub mod ingest;
 pub mod pg;
 pub mod query;
+pub mod scrape;
 pub mod server;
 pub mod storage;

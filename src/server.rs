@@ -78,6 +78,8 @@ impl Server {
                 tracing::error!(error = %e, "HTTP server failed");
             }
         });
+        let scraper = Arc::new(crate::scrape::Scraper::new(engine.clone(), clock.clone()));
+        scraper.spawn(config.scrape_jobs()?, shutdown.clone());
         let query = Arc::new(QueryEngine::new(engine.clone()));
         let alerts = crate::alert::Alerts::open(
             &config.data_dir,

@@ -1,6 +1,6 @@
 //! Integration tests: the real `sundial` binary on port 0 in a temp dir, driven by real
 //! clients (HTTP, tokio-postgres, `psql`, psycopg, asyncpg, pgjdbc, lib/pq, pgx) and real
-//! neighbours (Alertmanager).
+//! neighbours (Alertmanager, node_exporter).
 
 mod alerts;
 mod clients;
@@ -12,6 +12,7 @@ mod harness;
 mod lifecycle;
 mod line_protocol;
 mod load;
+mod scrape;
 mod segments;
 mod slt;
 mod writes;

@@ -1,0 +1,527 @@
+//! Pull collection: scrape jobs with Prometheus' field names (`[[scrape_configs]]` in the
+//! TOML config, nesting as in Prometheus' YAML), each target on its own task at its own
+//! offset within the interval, so a slow target never delays another. A scrape fetches
+//! the target's exposition ([`exposition`]: Prometheus text or OpenMetrics, gzip or not),
+//! applies `metric_relabel_configs` ([`relabel`]), and stores each sample as a row of the
+//! table named after the metric: labels become tags (with `job` and `instance`), the
+//! sample `value` a float field. Per target it also writes Prometheus' `up`,
+//! `scrape_duration_seconds`, `scrape_samples_scraped` and
+//! `scrape_samples_post_metric_relabeling`.
+
+pub mod exposition;
+pub mod relabel;
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+use tokio_util::sync::CancellationToken;
+
+use crate::clock::Clock;
+use crate::query::statements::parse_duration;
+use crate::storage::{Engine, Point, Value, WriteOptions};
+use relabel::{Labels, Relabel, RelabelConfig};
+
+/// Scraped bodies larger than this fail the scrape.
+const MAX_BODY_BYTES: usize = 64 << 20;
+
+/// One scrape job, as in Prometheus' `scrape_configs`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ScrapeConfig {
+    pub job_name: String,
+    /// Duration text (`15s`, `1m`).
+    pub scrape_interval: String,
+    pub scrape_timeout: String,
+    pub metrics_path: String,
+    pub scheme: String,
+    /// URL query parameters.
+    pub params: BTreeMap<String, Vec<String>>,
+    pub basic_auth: Option<BasicAuth>,
+    pub authorization: Option<Authorization>,
+    /// Scraped labels win over target labels (otherwise they become `exported_<name>`).
+    pub honor_labels: bool,
+    /// Use the timestamps the target exposes.
+    pub honor_timestamps: bool,
+    /// More samples than this fail the scrape (0: no limit).
+    pub sample_limit: usize,
+    /// The database the samples go to.
+    pub database: String,
+    pub static_configs: Vec<StaticConfig>,
+    pub relabel_configs: Vec<RelabelConfig>,
+    pub metric_relabel_configs: Vec<RelabelConfig>,
+}
+
+impl Default for ScrapeConfig {
+    fn default() -> Self {
+        ScrapeConfig {
+            job_name: String::new(),
+            scrape_interval: "1m".into(),
+            scrape_timeout: "10s".into(),
+            metrics_path: "/metrics".into(),
+            scheme: "http".into(),
+            params: BTreeMap::new(),
+            basic_auth: None,
+            authorization: None,
+            honor_labels: false,
+            honor_timestamps: true,
+            sample_limit: 0,
+            database: crate::storage::DEFAULT_DATABASE.into(),
+            static_configs: Vec::new(),
+            relabel_configs: Vec::new(),
+            metric_relabel_configs: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StaticConfig {
+    /// `host:port` of each target.
+    pub targets: Vec<String>,
+    pub labels: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BasicAuth {
+    pub username: String,
+    #[serde(default)]
+    pub password: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Authorization {
+    #[serde(rename = "type", default = "bearer")]
+    pub kind: String,
+    pub credentials: String,
+}
+
+fn bearer() -> String {
+    "Bearer".into()
+}
+
+/// A job, checked: durations parsed, regexes compiled.
+#[derive(Debug, Clone)]
+pub struct Job {
+    pub config: ScrapeConfig,
+    pub interval: Duration,
+    pub timeout: Duration,
+    relabel: Vec<Relabel>,
+    metric_relabel: Vec<Relabel>,
+}
+
+fn duration(text: &str, what: &str) -> Result<Duration, String> {
+    parse_duration(text)
+        .map(Duration::from_secs)
+        .or_else(|| {
+            text.strip_suffix("ms")
+                .and_then(|ms| ms.trim().parse::<u64>().ok())
+                .filter(|ms| *ms > 0)
+                .map(Duration::from_millis)
+        })
+        .ok_or_else(|| format!("invalid {what} {text:?}: use a duration like \"15s\""))
+}
+
+impl Job {
+    /// Checks a job's settings; the error names the job and the setting.
+    pub fn new(config: ScrapeConfig) -> Result<Job, String> {
+        let name = config.job_name.clone();
+        let fail = |e: String| format!("scrape job {name:?}: {e}");
+        if name.is_empty() {
+            return Err("a scrape job needs a job_name".into());
+        }
+        let interval = duration(&config.scrape_interval, "scrape_interval").map_err(fail)?;
+        let timeout = duration(&config.scrape_timeout, "scrape_timeout").map_err(fail)?;
+        let timeout = timeout.min(interval);
+        if !matches!(config.scheme.as_str(), "http" | "https") {
+            return Err(fail(format!(
+                "scheme {:?} is not http or https",
+                config.scheme
+            )));
+        }
+        let compile = |list: &[RelabelConfig]| -> Result<Vec<Relabel>, String> {
+            list.iter().cloned().map(Relabel::new).collect()
+        };
+        Ok(Job {
+            relabel: compile(&config.relabel_configs).map_err(fail)?,
+            metric_relabel: compile(&config.metric_relabel_configs).map_err(fail)?,
+            interval,
+            timeout,
+            config,
+        })
+    }
+
+    /// The job's targets with their labels, after `relabel_configs` (targets dropped by
+    /// relabeling are left out). Labels starting with `__` are gone except for the
+    /// address, scheme and path the scrape needs.
+    pub fn targets(&self) -> Vec<Target> {
+        let mut out = Vec::new();
+        for sc in &self.config.static_configs {
+            for address in &sc.targets {
+                let mut labels = Labels::new();
+                labels.insert("__address__".into(), address.clone());
+                labels.insert("__scheme__".into(), self.config.scheme.clone());
+                labels.insert("__metrics_path__".into(), self.config.metrics_path.clone());
+                for (k, v) in &self.config.params {
+                    if let Some(first) = v.first() {
+                        labels.insert(format!("__param_{k}"), first.clone());
+                    }
+                }
+                labels.insert("job".into(), self.config.job_name.clone());
+                labels.extend(sc.labels.clone());
+                let Some(mut labels) = relabel::apply(&self.relabel, labels) else {
+                    continue;
+                };
+                let Some(address) = labels.get("__address__").cloned() else {
+                    continue;
+                };
+                labels
+                    .entry("instance".into())
+                    .or_insert_with(|| address.clone());
+                let scheme = labels.get("__scheme__").cloned().unwrap_or_default();
+                let path = labels.get("__metrics_path__").cloned().unwrap_or_default();
+                let mut url = format!("{scheme}://{address}{path}");
+                let mut sep = '?';
+                for (k, values) in &self.config.params {
+                    for v in values {
+                        url.push(sep);
+                        url.push_str(&format!("{}={}", encode(k), encode(v)));
+                        sep = '&';
+                    }
+                }
+                labels.retain(|k, _| !k.starts_with("__"));
+                out.push(Target { url, labels });
+            }
+        }
+        out
+    }
+}
+
+/// Percent-encodes a query component.
+fn encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// One target of a job.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Target {
+    pub url: String,
+    /// `job`, `instance` and the static labels.
+    pub labels: Labels,
+}
+
+/// What one scrape did.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Report {
+    pub up: bool,
+    pub duration: Duration,
+    pub scraped: usize,
+    pub post_relabel: usize,
+    pub error: Option<String>,
+}
+
+/// Runs the scrape jobs.
+pub struct Scraper {
+    engine: Arc<Engine>,
+    clock: Arc<dyn Clock>,
+    client: reqwest::Client,
+}
+
+impl Scraper {
+    pub fn new(engine: Arc<Engine>, clock: Arc<dyn Clock>) -> Scraper {
+        Scraper {
+            engine,
+            clock,
+            client: reqwest::Client::new(),
+        }
+    }
+
+    /// Starts one task per target of every job; they stop at `shutdown`.
+    pub fn spawn(self: &Arc<Self>, jobs: Vec<Job>, shutdown: CancellationToken) {
+        for job in jobs {
+            let job = Arc::new(job);
+            for target in job.targets() {
+                let (scraper, job, shutdown) = (self.clone(), job.clone(), shutdown.clone());
+                tokio::spawn(async move { scraper.run_target(job, target, shutdown).await });
+            }
+        }
+    }
+
+    async fn run_target(&self, job: Arc<Job>, target: Target, shutdown: CancellationToken) {
+        let every = job.interval.as_nanos() as i64;
+        // Spread targets over the interval, stably per target.
+        let offset = crate::clock::offset(&target.url, every);
+        let mut next = crate::clock::next_after(self.clock.now_nanos(), every, offset);
+        loop {
+            let wait = Duration::from_nanos((next - self.clock.now_nanos()).max(0) as u64);
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = shutdown.cancelled() => return,
+            }
+            let report = self.scrape(&job, &target).await;
+            if let Some(e) = &report.error {
+                tracing::debug!(job = %job.config.job_name, url = %target.url, error = %e, "scrape failed");
+            }
+            next = crate::clock::next_after(self.clock.now_nanos(), every, offset);
+        }
+    }
+
+    /// Scrapes `target` once and stores the samples and the scrape's own series.
+    pub async fn scrape(&self, job: &Job, target: &Target) -> Report {
+        let start_ns = self.clock.now_nanos();
+        // Prometheus stores scrape times in milliseconds.
+        let now_ns = start_ns - start_ns.rem_euclid(1_000_000);
+        let started = Instant::now();
+        let outcome = tokio::time::timeout(job.timeout, self.fetch(job, target))
+            .await
+            .unwrap_or_else(|_| Err(format!("scrape timed out after {:?}", job.timeout)));
+        let mut report = Report {
+            up: false,
+            duration: Duration::ZERO,
+            scraped: 0,
+            post_relabel: 0,
+            error: None,
+        };
+        let mut points = Vec::new();
+        match outcome.and_then(|(body, format)| {
+            exposition::parse(&body, format).map_err(|e| format!("parsing the scrape: {e}"))
+        }) {
+            Ok(samples) => {
+                report.scraped = samples.len();
+                let rows = self.rows(job, target, samples, now_ns);
+                report.post_relabel = rows.len();
+                if job.config.sample_limit > 0 && rows.len() > job.config.sample_limit {
+                    report.error = Some(format!(
+                        "sample_limit exceeded: {} > {}",
+                        rows.len(),
+                        job.config.sample_limit
+                    ));
+                } else {
+                    report.up = true;
+                    points = rows;
+                }
+            }
+            Err(e) => report.error = Some(e),
+        }
+        report.duration = started.elapsed();
+        let tags: Vec<(String, String)> = target
+            .labels
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        for (table, value) in [
+            ("up", if report.up { 1.0 } else { 0.0 }),
+            ("scrape_duration_seconds", report.duration.as_secs_f64()),
+            ("scrape_samples_scraped", report.scraped as f64),
+            (
+                "scrape_samples_post_metric_relabeling",
+                report.post_relabel as f64,
+            ),
+        ] {
+            points.push(Point {
+                table: table.into(),
+                tags: tags.clone(),
+                fields: vec![("value".into(), Value::Float(value))],
+                time: now_ns,
+            });
+        }
+        let written = self
+            .engine
+            .write(
+                &job.config.database,
+                points,
+                WriteOptions {
+                    accept_partial: true,
+                    sync: true,
+                },
+            )
+            .await;
+        match written {
+            Ok(outcome) if !outcome.rejected.is_empty() => {
+                let (_, first) = &outcome.rejected[0];
+                tracing::warn!(
+                    job = %job.config.job_name,
+                    rejected = outcome.rejected.len(),
+                    first = %first,
+                    "scraped samples rejected by storage"
+                );
+            }
+            Ok(_) => {}
+            Err(e) => {
+                tracing::error!(job = %job.config.job_name, error = %e, "storing a scrape failed");
+                report.error.get_or_insert(e.to_string());
+            }
+        }
+        report
+    }
+
+    /// Samples → rows: metric relabeling, then the target's labels (honor_labels decides
+    /// conflicts).
+    fn rows(
+        &self,
+        job: &Job,
+        target: &Target,
+        samples: Vec<exposition::Sample>,
+        now_ns: i64,
+    ) -> Vec<Point> {
+        let mut out = Vec::with_capacity(samples.len());
+        for s in samples {
+            let mut labels: Labels = s.labels.into_iter().collect();
+            for (k, v) in &target.labels {
+                match labels.get(k) {
+                    Some(_) if job.config.honor_labels => {}
+                    Some(existing) => {
+                        let existing = existing.clone();
+                        labels.insert(format!("exported_{k}"), existing);
+                        labels.insert(k.clone(), v.clone());
+                    }
+                    None => {
+                        labels.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+            labels.insert("__name__".into(), s.name);
+            let Some(mut labels) = relabel::apply(&job.metric_relabel, labels) else {
+                continue;
+            };
+            let Some(table) = labels.remove("__name__") else {
+                continue;
+            };
+            labels.retain(|k, v| !k.starts_with("__") && !v.is_empty());
+            let time = match s.timestamp_ms {
+                Some(ms) if job.config.honor_timestamps => ms.saturating_mul(1_000_000),
+                _ => now_ns,
+            };
+            out.push(Point {
+                table,
+                tags: labels.into_iter().collect(),
+                fields: vec![("value".into(), Value::Float(s.value))],
+                time,
+            });
+        }
+        out
+    }
+
+    /// GETs the target: its body (gunzipped) and format.
+    async fn fetch(
+        &self,
+        job: &Job,
+        target: &Target,
+    ) -> Result<(Vec<u8>, exposition::Format), String> {
+        let mut request = self
+            .client
+            .get(&target.url)
+            .header(
+                "Accept",
+                "application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5,*/*;q=0.1",
+            )
+            .header("Accept-Encoding", "gzip")
+            .header(
+                "X-Prometheus-Scrape-Timeout-Seconds",
+                format!("{}", job.timeout.as_secs_f64()),
+            );
+        if let Some(auth) = &job.config.basic_auth {
+            request = request.basic_auth(&auth.username, Some(&auth.password));
+        }
+        if let Some(auth) = &job.config.authorization {
+            request = request.header(
+                "Authorization",
+                format!("{} {}", auth.kind, auth.credentials),
+            );
+        }
+        let response = request.send().await.map_err(|e| e.to_string())?;
+        let status = response.status();
+        if !status.is_success() {
+            return Err(format!("server returned HTTP status {status}"));
+        }
+        let header = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_string()
+        };
+        let format = exposition::Format::from_content_type(&header("content-type"));
+        let gzip = header("content-encoding").eq_ignore_ascii_case("gzip");
+        let body = response.bytes().await.map_err(|e| e.to_string())?;
+        if body.len() > MAX_BODY_BYTES {
+            return Err(format!("body over {MAX_BODY_BYTES} bytes"));
+        }
+        let body = if gzip {
+            let mut out = Vec::new();
+            flate2::read::GzDecoder::new(&body[..])
+                .take(MAX_BODY_BYTES as u64 + 1)
+                .read_to_end(&mut out)
+                .map_err(|e| format!("gzip: {e}"))?;
+            if out.len() > MAX_BODY_BYTES {
+                return Err(format!("body over {MAX_BODY_BYTES} bytes"));
+            }
+            out
+        } else {
+            body.to_vec()
+        };
+        Ok((body, format))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_from_static_configs_and_relabeling() {
+        let config: ScrapeConfig = toml::from_str(
+            r#"
+            job_name = "node"
+            scrape_interval = "15s"
+            metrics_path = "/m"
+            params = { collect = ["cpu", "mem"] }
+            [[static_configs]]
+            targets = ["127.0.0.1:9100", "10.1.1.1:9100"]
+            labels = { env = "dev" }
+            [[relabel_configs]]
+            source_labels = ["__address__"]
+            regex = "10\\..*"
+            action = "drop"
+            "#,
+        )
+        .unwrap();
+        let job = Job::new(config).unwrap();
+        assert_eq!(job.interval, Duration::from_secs(15));
+        assert_eq!(job.timeout, Duration::from_secs(10));
+        let targets = job.targets();
+        assert_eq!(targets.len(), 1);
+        assert_eq!(
+            targets[0].url,
+            "http://127.0.0.1:9100/m?collect=cpu&collect=mem"
+        );
+        assert_eq!(
+            targets[0].labels,
+            Labels::from([
+                ("env".into(), "dev".into()),
+                ("instance".into(), "127.0.0.1:9100".into()),
+                ("job".into(), "node".into())
+            ])
+        );
+        for bad in [
+            "job_name = 'x'\nscrape_interval = 'soon'",
+            "job_name = 'x'\nscheme = 'ftp'",
+            "scrape_interval = '1m'",
+            "job_name = 'x'\n[[metric_relabel_configs]]\nregex = '('",
+        ] {
+            assert!(Job::new(toml::from_str(bad).unwrap()).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,162 @@
+//! Pull collection against a real `prometheus-node-exporter` (Debian's, started here on a
+//! free port): samples become tables with `job`, `instance` and static labels, metric
+//! relabeling drops series, and each target gets `up` and the scrape's own series; a dead
+//! target is `up` 0.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::harness::TestServer;
+
+struct Exporter(Child);
+
+impl Drop for Exporter {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+async fn node_exporter() -> (Exporter, u16) {
+    let port = free_port();
+    let child = Command::new("prometheus-node-exporter")
+        .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("run prometheus-node-exporter (scripts/test.sh installs it)");
+    let exporter = Exporter(child);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(r) = reqwest::get(format!("http://127.0.0.1:{port}/metrics")).await
+            && r.status().is_success()
+        {
+            return (exporter, port);
+        }
+        assert!(Instant::now() < deadline, "node exporter did not start");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn scalar(pg: &tokio_postgres::Client, sql: &str) -> Option<String> {
+    let rows = pg.simple_query(sql).await.ok()?;
+    rows.into_iter().find_map(|m| match m {
+        tokio_postgres::SimpleQueryMessage::Row(r) => r.get(0).map(str::to_string),
+        _ => None,
+    })
+}
+
+async fn eventually(pg: &tokio_postgres::Client, sql: &str, ok: impl Fn(&str) -> bool) -> String {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(v) = scalar(pg, sql).await
+            && ok(&v)
+        {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for: {sql}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+}
+
+#[tokio::test]
+async fn scrapes_node_exporter() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_exporter, port) = node_exporter().await;
+    let dead = free_port();
+    let config = dir.path().join("sundial.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[[scrape_configs]]
+job_name = "node"
+scrape_interval = "1s"
+scrape_timeout = "1s"
+
+[[scrape_configs.static_configs]]
+targets = ["127.0.0.1:{port}"]
+labels = {{ env = "test" }}
+
+[[scrape_configs.metric_relabel_configs]]
+source_labels = ["__name__"]
+regex = "go_.*"
+action = "drop"
+
+[[scrape_configs]]
+job_name = "gone"
+scrape_interval = "1s"
+
+[[scrape_configs.static_configs]]
+targets = ["127.0.0.1:{dead}"]
+"#
+        ),
+    )
+    .unwrap();
+    let server = TestServer::start(
+        &dir.path().join("data"),
+        &["--config", config.to_str().unwrap()],
+    );
+    let pg = server.pg("sundial").await;
+    let instance = format!("127.0.0.1:{port}");
+    eventually(
+        &pg,
+        &format!("SELECT value FROM up WHERE job = 'node' AND instance = '{instance}' AND env = 'test' ORDER BY time DESC LIMIT 1"),
+        |v| v == "1",
+    )
+    .await;
+    let cpu = eventually(
+        &pg,
+        &format!("SELECT count(DISTINCT mode) FROM node_cpu_seconds_total WHERE job = 'node' AND instance = '{instance}'"),
+        |v| v.parse::<i64>().unwrap_or(0) >= 3,
+    )
+    .await;
+    assert!(cpu.parse::<i64>().unwrap() >= 3, "{cpu}");
+    // The scrape's own series: everything parsed, fewer kept (go_* dropped).
+    let scraped: f64 = eventually(
+        &pg,
+        "SELECT max(value) FROM scrape_samples_scraped WHERE job = 'node'",
+        |v| !v.is_empty(),
+    )
+    .await
+    .parse()
+    .unwrap();
+    let kept: f64 = scalar(
+        &pg,
+        "SELECT max(value) FROM scrape_samples_post_metric_relabeling WHERE job = 'node'",
+    )
+    .await
+    .unwrap()
+    .parse()
+    .unwrap();
+    assert!(
+        scraped > 100.0 && kept < scraped,
+        "scraped {scraped}, kept {kept}"
+    );
+    let duration: f64 = scalar(
+        &pg,
+        "SELECT max(value) FROM scrape_duration_seconds WHERE job = 'node'",
+    )
+    .await
+    .unwrap()
+    .parse()
+    .unwrap();
+    assert!(duration > 0.0 && duration < 1.0, "{duration}");
+    let go = pg.simple_query("SELECT count(*) FROM go_goroutines").await;
+    assert!(go.is_err(), "go_* series were dropped by metric relabeling");
+    // A dead target is down.
+    eventually(
+        &pg,
+        &format!("SELECT value FROM up WHERE job = 'gone' AND instance = '127.0.0.1:{dead}' ORDER BY time DESC LIMIT 1"),
+        |v| v == "0",
+    )
+    .await;
+}
