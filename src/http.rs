@@ -1,5 +1,5 @@
 //! The HTTP front end: InfluxDB-compatible write endpoints (`/write`, `/api/v2/write`,
-//! `/api/v3/write_lp`) and `/health`, `/ping`.
+//! `/api/v3/write_lp`), Prometheus remote write (`/api/v1/write`), and `/health`, `/ping`.
 //!
 //! Answers follow InfluxDB: `204` when every line was stored; `400` with
 //! `{"error": …, "data": [{"original_line", "line_number", "error_message"}]}` when some
@@ -51,6 +51,7 @@ pub fn router(ingester: Ingester, config: HttpConfig) -> Router {
         .route("/write", post(write_v1))
         .route("/api/v2/write", post(write_v2))
         .route("/api/v3/write_lp", post(write_v3))
+        .route("/api/v1/write", post(remote_write))
         .route("/health", get(health))
         .route("/ping", get(ping).head(ping))
         .layer(DefaultBodyLimit::max(limit))
@@ -207,6 +208,40 @@ async fn write_v3(
         body,
     )
     .await
+}
+
+/// Prometheus remote write 1.0 (`POST /api/v1/write`, snappy + protobuf), into `?db=`
+/// (default `sundial`). 204 when stored; 400 for a body that does not decode or samples
+/// that do not fit their tables (Prometheus does not retry 4xx); 5xx only for storage
+/// failures, which Prometheus retries.
+async fn remote_write(
+    State(s): State<Arc<AppState>>,
+    Query(q): Query<HashMap<String, String>>,
+    body: Bytes,
+) -> Response {
+    let db = q
+        .get("db")
+        .map(String::as_str)
+        .unwrap_or(crate::storage::DEFAULT_DATABASE);
+    match s.ingester.write_remote(db, body).await {
+        Ok(Ok(rejected)) if rejected.is_empty() => StatusCode::NO_CONTENT.into_response(),
+        Ok(Ok(rejected)) => error(
+            StatusCode::BAD_REQUEST,
+            format!(
+                "{} samples rejected; first: {}",
+                rejected.len(),
+                rejected[0]
+            ),
+        ),
+        Ok(Err(e)) => error(StatusCode::BAD_REQUEST, e.to_string()),
+        Err(e) => {
+            tracing::error!(error = %e, "remote write failed");
+            error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the write could not be stored; see the server log",
+            )
+        }
+    }
 }
 
 #[allow(clippy::too_many_arguments)]

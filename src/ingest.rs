@@ -2,6 +2,7 @@
 //! per-line errors (line number, reason) for the lines that cannot be stored.
 
 pub mod line_protocol;
+pub mod remote_write;
 
 use std::sync::Arc;
 
@@ -200,6 +201,41 @@ fn parse_body(body: &[u8], precision: Precision, now: i64) -> ParsedBody {
 impl Ingester {
     pub fn new(engine: Arc<Engine>, clock: Arc<dyn Clock>) -> Ingester {
         Ingester { engine, clock }
+    }
+
+    /// Stores a Prometheus remote-write body (snappy + protobuf) in `db`, durably. `Ok`
+    /// carries the rejected samples' reasons (say a float written to an integer column).
+    pub async fn write_remote(
+        &self,
+        db: &str,
+        body: bytes::Bytes,
+    ) -> Result<Result<Vec<String>, remote_write::DecodeError>, Error> {
+        let decoded = tokio::task::spawn_blocking(move || remote_write::decode(&body))
+            .await
+            .map_err(|e| Error::Internal(e.to_string()))?;
+        let points = match decoded {
+            Ok(p) => p,
+            Err(e) => return Ok(Err(e)),
+        };
+        if points.is_empty() {
+            return Ok(Ok(Vec::new()));
+        }
+        let outcome = self
+            .engine
+            .write(
+                db,
+                points,
+                WriteOptions {
+                    accept_partial: true,
+                    sync: true,
+                },
+            )
+            .await?;
+        Ok(Ok(outcome
+            .rejected
+            .iter()
+            .map(|(_, e)| e.to_string())
+            .collect()))
     }
 
     /// Parses `body` (off the async threads) and stores its points in `db`. Lines that fail

@@ -1,7 +1,8 @@
 //! Pull collection against a real `prometheus-node-exporter` (Debian's, started here on a
 //! free port): samples become tables with `job`, `instance` and static labels, metric
 //! relabeling drops series, and each target gets `up` and the scrape's own series; a dead
-//! target is `up` 0.
+//! target is `up` 0. A real Prometheus remote-writes what it scrapes from the same
+//! exporter, and both routes store the same series.
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -159,4 +160,96 @@ targets = ["127.0.0.1:{dead}"]
         |v| v == "0",
     )
     .await;
+}
+
+struct Prometheus(Child);
+
+impl Drop for Prometheus {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// A real Prometheus 2.42 (Debian's) scrapes node_exporter and remote-writes to Sundial,
+/// which scrapes the same node_exporter itself: both store the same series.
+#[tokio::test]
+async fn prometheus_remote_write_matches_own_scrape() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_exporter, port) = node_exporter().await;
+    let config = dir.path().join("sundial.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[scrape_configs]]\njob_name = \"direct\"\nscrape_interval = \"1s\"\n\
+             [[scrape_configs.static_configs]]\ntargets = [\"127.0.0.1:{port}\"]\n"
+        ),
+    )
+    .unwrap();
+    let server = TestServer::start(
+        &dir.path().join("data"),
+        &["--config", config.to_str().unwrap()],
+    );
+    let prom_config = dir.path().join("prometheus.yml");
+    std::fs::write(
+        &prom_config,
+        format!(
+            "global:\n  scrape_interval: 1s\n\
+             scrape_configs:\n  - job_name: via_prometheus\n    static_configs:\n      - targets: ['127.0.0.1:{port}']\n\
+             remote_write:\n  - url: http://{}/api/v1/write\n    queue_config:\n      batch_send_deadline: 1s\n",
+            server.http
+        ),
+    )
+    .unwrap();
+    let prom = Command::new("prometheus")
+        .arg(format!("--config.file={}", prom_config.display()))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            dir.path().join("prom").display()
+        ))
+        .arg(format!("--web.listen-address=127.0.0.1:{}", free_port()))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("run prometheus (scripts/test.sh installs it)");
+    let _prom = Prometheus(prom);
+    let pg = server.pg("sundial").await;
+    eventually(
+        &pg,
+        "SELECT count(*) FROM up WHERE job = 'via_prometheus' AND value = 1",
+        |v| v.parse::<i64>().unwrap_or(0) >= 2,
+    )
+    .await;
+    eventually(
+        &pg,
+        "SELECT count(*) FROM node_cpu_seconds_total WHERE job = 'via_prometheus'",
+        |v| v.parse::<i64>().unwrap_or(0) > 0,
+    )
+    .await;
+    // The same series by both routes: (cpu, mode) pairs and a gauge's label set.
+    let series = |job: &str| {
+        format!(
+            "SELECT string_agg(cpu || '/' || mode, ',' ORDER BY cpu, mode) FROM \
+             (SELECT DISTINCT cpu, mode FROM node_cpu_seconds_total WHERE job = '{job}')"
+        )
+    };
+    let direct = eventually(&pg, &series("direct"), |v| !v.is_empty()).await;
+    let remote = scalar(&pg, &series("via_prometheus")).await.unwrap();
+    assert_eq!(direct, remote);
+    let instances = scalar(
+        &pg,
+        "SELECT count(DISTINCT instance) FROM node_cpu_seconds_total",
+    )
+    .await
+    .unwrap();
+    assert_eq!(instances, "1", "both routes name the instance the same");
+    // A body that is not snappy+protobuf is a 400 with the reason, not a 5xx.
+    let r = reqwest::Client::new()
+        .post(format!("http://{}/api/v1/write", server.http))
+        .body("not a write request")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 400);
+    assert!(r.text().await.unwrap().contains("snappy"));
 }
