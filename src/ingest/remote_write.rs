@@ -190,8 +190,11 @@ pub fn decode_request(raw: &[u8]) -> Result<Vec<Point>, DecodeError> {
     Ok(points)
 }
 
-/// Encodes rows as a `WriteRequest` (tests and benchmarks build bodies with it).
-pub fn encode_request(series: &[(Vec<(&str, &str)>, Vec<(f64, i64)>)]) -> Vec<u8> {
+/// One series to encode: its labels and its (value, milliseconds) samples.
+pub type Series<'a> = (Vec<(&'a str, &'a str)>, Vec<(f64, i64)>);
+
+/// Encodes series as a `WriteRequest` (tests and benchmarks build bodies with it).
+pub fn encode_request(series: &[Series<'_>]) -> Vec<u8> {
     fn varint(out: &mut Vec<u8>, mut v: u64) {
         while v >= 0x80 {
             out.push((v as u8) | 0x80);
