@@ -264,7 +264,7 @@ impl Alerts {
                 events_file: Mutex::new(events_file),
                 scheduler: Mutex::new(scheduler),
                 wake: Notify::new(),
-                permits: Semaphore::new(parallel * 4),
+                permits: Semaphore::new(parallel * 32),
                 notifier: notify::Notifier::new(external_url, report, shutdown),
                 me: me.clone(),
             }
