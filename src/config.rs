@@ -23,6 +23,8 @@ pub struct Config {
     pub users: Vec<crate::pg::auth::User>,
     /// Prometheus-style scrape jobs (`[[scrape_configs]]`).
     pub scrape_configs: Vec<crate::scrape::ScrapeConfig>,
+    /// The Graphite plaintext listener (`[graphite]`).
+    pub graphite: crate::graphite::GraphiteConfig,
 }
 
 /// The Postgres endpoint's TLS and authentication.
@@ -52,6 +54,7 @@ impl Default for Config {
             postgres: PostgresConfig::default(),
             users: Vec::new(),
             scrape_configs: Vec::new(),
+            graphite: crate::graphite::GraphiteConfig::default(),
         }
     }
 }
@@ -117,7 +120,14 @@ impl Config {
             }
         }
         self.scrape_jobs()?;
+        self.graphite_mapping()?;
         Ok(())
+    }
+
+    /// The Graphite path templates, checked.
+    pub fn graphite_mapping(&self) -> Result<crate::ingest::graphite::Mapping, Error> {
+        crate::ingest::graphite::Mapping::new(&self.graphite.templates, &self.graphite.separator)
+            .map_err(|e| Error::Invalid(format!("graphite: {e}")))
     }
 
     /// The scrape jobs, checked (durations, regexes, unique job names).

@@ -1,6 +1,7 @@
 //! Ingest: turns InfluxDB line protocol bodies into points for the storage engine, with
 //! per-line errors (line number, reason) for the lines that cannot be stored.
 
+pub mod graphite;
 pub mod line_protocol;
 pub mod remote_write;
 

@@ -7,6 +7,7 @@
 //! server (wires everything, owns shutdown)
 //!  ├─ http     (write API)
 //!  ├─ pg       (Postgres wire protocol front end)
+//!  ├─ graphite (Graphite plaintext listener)
 //!  ├─ scrape   (Prometheus scrape jobs, exposition parser, relabeling)
 //!  ├─ alert    (CREATE ALERT rules, scheduler, state machine, notifiers, backtests)
 //!  ├─ query    (DataFusion session per database, table providers)
@@ -18,6 +19,7 @@ pub mod alert;
 pub mod clock;
 pub mod config;
 pub mod devops;
+pub mod graphite;
 pub mod http;
 pub mod ingest;
 pub mod pg;

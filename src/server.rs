@@ -78,6 +78,18 @@ impl Server {
                 tracing::error!(error = %e, "HTTP server failed");
             }
         });
+        if let Some(addr) = &config.graphite.listen {
+            let listener = bind("Graphite", addr.clone()).await?;
+            tracing::info!(addr = %local(&listener)?, "graphite listener ready");
+            tasks.spawn(crate::graphite::serve(
+                listener,
+                config.graphite_mapping()?,
+                config.graphite.database.clone(),
+                engine.clone(),
+                clock.clone(),
+                shutdown.clone(),
+            ));
+        }
         let scraper = Arc::new(crate::scrape::Scraper::new(engine.clone(), clock.clone()));
         scraper.spawn(config.scrape_jobs()?, shutdown.clone());
         let query = Arc::new(QueryEngine::new(engine.clone()));

@@ -8,6 +8,7 @@ mod config;
 mod drivers;
 mod durability;
 mod errors;
+mod graphite;
 mod harness;
 mod lifecycle;
 mod line_protocol;

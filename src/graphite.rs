@@ -1,0 +1,118 @@
+//! The Graphite plaintext listener (TCP, `path value timestamp` lines, see
+//! [`crate::ingest::graphite`] for the mapping of paths to tables). Enabled by
+//! `[graphite] listen = "127.0.0.1:2003"`. Graphite has no acknowledgements: rows are
+//! stored (durably) per received chunk, and bad lines are logged with their line number.
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use tokio::io::AsyncReadExt;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use crate::clock::Clock;
+use crate::ingest::graphite::{Mapping, parse_lines};
+use crate::storage::{Engine, WriteOptions};
+
+/// `[graphite]` settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GraphiteConfig {
+    /// `host:port` to listen on; none: the listener is off.
+    pub listen: Option<String>,
+    /// The database rows go to.
+    pub database: String,
+    /// Path templates (`"servers.* .host.measurement.field"`).
+    pub templates: Vec<String>,
+    /// Joins measurement and field segments (default `.`).
+    pub separator: String,
+}
+
+impl Default for GraphiteConfig {
+    fn default() -> Self {
+        GraphiteConfig {
+            listen: None,
+            database: crate::storage::DEFAULT_DATABASE.into(),
+            templates: Vec::new(),
+            separator: ".".into(),
+        }
+    }
+}
+
+/// Serves connections until `shutdown`.
+pub async fn serve(
+    listener: TcpListener,
+    mapping: Mapping,
+    database: String,
+    engine: Arc<Engine>,
+    clock: Arc<dyn Clock>,
+    shutdown: CancellationToken,
+) {
+    let mapping = Arc::new(mapping);
+    loop {
+        let (mut socket, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    tracing::warn!(error = %e, "graphite accept failed");
+                    continue;
+                }
+            },
+            _ = shutdown.cancelled() => return,
+        };
+        let (mapping, database, engine, clock, shutdown) = (
+            mapping.clone(),
+            database.clone(),
+            engine.clone(),
+            clock.clone(),
+            shutdown.clone(),
+        );
+        tokio::spawn(async move {
+            let mut pending: Vec<u8> = Vec::new();
+            let mut chunk = vec![0u8; 64 * 1024];
+            let mut line_no = 1;
+            loop {
+                let n = tokio::select! {
+                    r = socket.read(&mut chunk) => r.unwrap_or(0),
+                    _ = shutdown.cancelled() => 0,
+                };
+                let closed = n == 0;
+                pending.extend_from_slice(&chunk[..n]);
+                // Complete lines only, unless the peer closed the connection.
+                let cut = if closed {
+                    pending.len()
+                } else {
+                    match pending.iter().rposition(|&b| b == b'\n') {
+                        Some(i) => i + 1,
+                        None => continue,
+                    }
+                };
+                let text: Vec<u8> = pending.drain(..cut).collect();
+                let text = String::from_utf8_lossy(&text);
+                let lines = text.lines().count();
+                let (points, errors) = parse_lines(&text, line_no, &mapping, clock.now_nanos());
+                line_no += lines;
+                for e in errors.iter().take(10) {
+                    tracing::warn!(%peer, line = e.line, reason = %e.reason, "graphite line refused");
+                }
+                if !points.is_empty() {
+                    let opts = WriteOptions {
+                        accept_partial: true,
+                        sync: true,
+                    };
+                    match engine.write(&database, points, opts).await {
+                        Ok(outcome) => {
+                            for (_, e) in outcome.rejected.iter().take(10) {
+                                tracing::warn!(%peer, error = %e, "graphite row refused");
+                            }
+                        }
+                        Err(e) => tracing::error!(error = %e, "storing graphite rows failed"),
+                    }
+                }
+                if closed {
+                    return;
+                }
+            }
+        });
+    }
+}

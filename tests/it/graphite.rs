@@ -1,0 +1,85 @@
+//! The Graphite plaintext listener: plain and tagged lines over TCP, mapped by templates,
+//! bad lines skipped without losing the good ones.
+
+use std::time::{Duration, Instant};
+
+use tokio::io::AsyncWriteExt;
+
+use crate::harness::TestServer;
+
+#[tokio::test]
+async fn graphite_lines_become_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let config = dir.path().join("sundial.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[graphite]\nlisten = \"127.0.0.1:{port}\"\nseparator = \"_\"\n\
+             templates = [\"servers.* .host.measurement.field\", \"measurement.measurement.field*\"]\n"
+        ),
+    )
+    .unwrap();
+    let server = TestServer::start(
+        &dir.path().join("data"),
+        &["--config", config.to_str().unwrap()],
+    );
+    let mut sock = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    sock.write_all(
+        b"servers.web1.cpu.idle 98.5 1714557600\n\
+          servers.web2.cpu.idle 97 1714557600\n\
+          this line is bad\n\
+          servers.web1.cpu.system;dc=eu 1.5 1714557610\n\
+          app.http.requests.count 3 1714557600\n",
+    )
+    .await
+    .unwrap();
+    sock.shutdown().await.unwrap();
+    let pg = server.pg("sundial").await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let rows = loop {
+        if let Ok(rows) = pg
+            .query(
+                "SELECT host, idle, system, dc FROM cpu ORDER BY time, host",
+                &[],
+            )
+            .await
+            && rows.len() == 3
+        {
+            break rows;
+        }
+        assert!(Instant::now() < deadline, "graphite rows did not arrive");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let got: Vec<String> = rows
+        .iter()
+        .map(|r| {
+            format!(
+                "{}|{:?}|{:?}|{:?}",
+                r.get::<_, String>(0),
+                r.get::<_, Option<f64>>(1),
+                r.get::<_, Option<f64>>(2),
+                r.get::<_, Option<String>>(3)
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            "web1|Some(98.5)|None|None",
+            "web2|Some(97.0)|None|None",
+            "web1|None|Some(1.5)|Some(\"eu\")",
+        ]
+    );
+    let app = pg
+        .query_one("SELECT requests_count FROM app_http", &[])
+        .await
+        .unwrap();
+    assert_eq!(app.get::<_, f64>(0), 3.0);
+}
