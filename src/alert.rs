@@ -347,6 +347,14 @@ impl Alerts {
             };
             st.running = false;
             st.evaluations += 1;
+            crate::metrics::METRICS
+                .alert_evaluations
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            if !matches!(result, Ok(Ok(_))) {
+                crate::metrics::METRICS
+                    .alert_evaluation_failures
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
             st.last_evaluation = Some(at);
             st.last_duration_ns = Some(started.elapsed().as_nanos() as i64);
             let before_error = st.last_error.clone();
@@ -457,6 +465,9 @@ impl Alerts {
             };
             if error.is_some() {
                 st.notification_failures += 1;
+                crate::metrics::METRICS
+                    .alert_notification_failures
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             }
             for k in keys {
                 if let Some(i) = st.instances.get_mut(k) {

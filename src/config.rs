@@ -25,6 +25,8 @@ pub struct Config {
     pub scrape_configs: Vec<crate::scrape::ScrapeConfig>,
     /// The Graphite plaintext listener (`[graphite]`).
     pub graphite: crate::graphite::GraphiteConfig,
+    /// Scrape Sundial's own `/metrics` every 10 s into database `sundial` (job `sundial`).
+    pub self_scrape: bool,
 }
 
 /// The Postgres endpoint's TLS and authentication.
@@ -55,6 +57,7 @@ impl Default for Config {
             users: Vec::new(),
             scrape_configs: Vec::new(),
             graphite: crate::graphite::GraphiteConfig::default(),
+            self_scrape: true,
         }
     }
 }

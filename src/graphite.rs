@@ -91,6 +91,11 @@ pub async fn serve(
                 let text = String::from_utf8_lossy(&text);
                 let lines = text.lines().count();
                 let (points, errors) = parse_lines(&text, line_no, &mapping, clock.now_nanos());
+                let m = &crate::metrics::METRICS;
+                m.bytes_ingested.add("graphite", text.len() as u64);
+                if !errors.is_empty() {
+                    m.write_errors.add("graphite", errors.len() as u64);
+                }
                 line_no += lines;
                 for e in errors.iter().take(10) {
                     tracing::warn!(%peer, line = e.line, reason = %e.reason, "graphite line refused");
@@ -102,6 +107,7 @@ pub async fn serve(
                     };
                     match engine.write(&database, points, opts).await {
                         Ok(outcome) => {
+                            m.rows_ingested.add("graphite", outcome.stored as u64);
                             for (_, e) in outcome.rejected.iter().take(10) {
                                 tracing::warn!(%peer, error = %e, "graphite row refused");
                             }

@@ -53,6 +53,7 @@ pub fn router(ingester: Ingester, config: HttpConfig) -> Router {
         .route("/api/v3/write_lp", post(write_v3))
         .route("/api/v1/write", post(remote_write))
         .route("/health", get(health))
+        .route("/metrics", get(metrics))
         .route("/ping", get(ping).head(ping))
         .layer(DefaultBodyLimit::max(limit))
         .with_state(state)
@@ -67,6 +68,18 @@ pub async fn serve(
     axum::serve(listener, router)
         .with_graceful_shutdown(async move { shutdown.cancelled().await })
         .await
+}
+
+/// Sundial's own metrics, Prometheus text format.
+async fn metrics(State(s): State<Arc<AppState>>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        crate::metrics::render(s.ingester.engine()),
+    )
+        .into_response()
 }
 
 async fn health() -> Response {

@@ -204,6 +204,11 @@ impl Ingester {
         Ingester { engine, clock }
     }
 
+    /// The storage engine it writes to.
+    pub fn engine(&self) -> &Arc<Engine> {
+        &self.engine
+    }
+
     /// Stores a Prometheus remote-write body (snappy + protobuf) in `db`, durably. `Ok`
     /// carries the rejected samples' reasons (say a float written to an integer column).
     pub async fn write_remote(
@@ -211,12 +216,18 @@ impl Ingester {
         db: &str,
         body: bytes::Bytes,
     ) -> Result<Result<Vec<String>, remote_write::DecodeError>, Error> {
+        crate::metrics::METRICS
+            .bytes_ingested
+            .add("remote_write", body.len() as u64);
         let decoded = tokio::task::spawn_blocking(move || remote_write::decode(&body))
             .await
             .map_err(|e| Error::Internal(e.to_string()))?;
         let points = match decoded {
             Ok(p) => p,
-            Err(e) => return Ok(Err(e)),
+            Err(e) => {
+                crate::metrics::METRICS.write_errors.add("remote_write", 1);
+                return Ok(Err(e));
+            }
         };
         if points.is_empty() {
             return Ok(Ok(Vec::new()));
@@ -232,6 +243,12 @@ impl Ingester {
                 },
             )
             .await?;
+        let m = &crate::metrics::METRICS;
+        m.rows_ingested.add("remote_write", outcome.stored as u64);
+        if !outcome.rejected.is_empty() {
+            m.write_errors
+                .add("remote_write", outcome.rejected.len() as u64);
+        }
         Ok(Ok(outcome
             .rejected
             .iter()
@@ -249,6 +266,9 @@ impl Ingester {
         params: WriteParams,
     ) -> Result<WriteSummary, Error> {
         let now = self.clock.now_nanos();
+        crate::metrics::METRICS
+            .bytes_ingested
+            .add("line_protocol", body.len() as u64);
         let (body, parsed) = tokio::task::spawn_blocking(move || {
             let parsed = parse_body(&body, params.precision, now);
             (body, parsed)
@@ -285,6 +305,11 @@ impl Ingester {
                 errors.push(line_error(n, &body[range], e.to_string()));
             }
             errors.sort_by_key(|e| e.line_number);
+        }
+        let m = &crate::metrics::METRICS;
+        m.rows_ingested.add("line_protocol", stored as u64);
+        if !errors.is_empty() {
+            m.write_errors.add("line_protocol", errors.len() as u64);
         }
         Ok(WriteSummary {
             lines_stored: stored,

@@ -22,6 +22,7 @@ pub mod devops;
 pub mod graphite;
 pub mod http;
 pub mod ingest;
+pub mod metrics;
 pub mod pg;
 pub mod query;
 pub mod scrape;

@@ -165,6 +165,8 @@ async fn execute_plan<C: ClientInfo + ?Sized>(
 ) -> PgWireResult<Response> {
     let deadline = session::statement_timeout(client).map(|d| tokio::time::Instant::now() + d);
     let cancel = streams.for_client(client).start();
+    let started = std::time::Instant::now();
+    crate::metrics::METRICS.queries.add("postgres", 1);
     let start = async {
         let df = ctx.execute_logical_plan(plan).await.map_err(api_error)?;
         let schema = df.schema().as_arrow().clone();
@@ -177,6 +179,9 @@ async fn execute_plan<C: ClientInfo + ?Sized>(
             .map_err(|_| encode::statement_timeout())??,
         None => start.await?,
     };
+    crate::metrics::METRICS
+        .postgres_query_latency
+        .observe(started.elapsed());
     let response = encode::query_response(
         &schema,
         stream,

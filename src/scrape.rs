@@ -347,6 +347,14 @@ impl Scraper {
                 },
             )
             .await;
+        let m = &crate::metrics::METRICS;
+        m.scrapes.add(&job.config.job_name, 1);
+        if !report.up {
+            m.scrape_failures.add(&job.config.job_name, 1);
+        }
+        if let Ok(outcome) = &written {
+            m.rows_ingested.add("scrape", outcome.stored as u64);
+        }
         match written {
             Ok(outcome) if !outcome.rejected.is_empty() => {
                 let (_, first) = &outcome.rejected[0];

@@ -91,7 +91,21 @@ impl Server {
             ));
         }
         let scraper = Arc::new(crate::scrape::Scraper::new(engine.clone(), clock.clone()));
-        scraper.spawn(config.scrape_jobs()?, shutdown.clone());
+        let mut jobs = config.scrape_jobs()?;
+        if config.self_scrape && !jobs.iter().any(|j| j.config.job_name == "sundial") {
+            let own = crate::scrape::ScrapeConfig {
+                job_name: "sundial".into(),
+                scrape_interval: "10s".into(),
+                scrape_timeout: "5s".into(),
+                static_configs: vec![crate::scrape::StaticConfig {
+                    targets: vec![http_addr.to_string()],
+                    labels: Default::default(),
+                }],
+                ..Default::default()
+            };
+            jobs.push(crate::scrape::Job::new(own).map_err(Error::Internal)?);
+        }
+        scraper.spawn(jobs, shutdown.clone());
         let query = Arc::new(QueryEngine::new(engine.clone()));
         let alerts = crate::alert::Alerts::open(
             &config.data_dir,

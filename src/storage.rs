@@ -495,6 +495,25 @@ impl Engine {
         &self.shared.stats
     }
 
+    /// Tables, segment files and bytes in memory buffers (self-monitoring).
+    pub fn footprint(&self) -> (usize, usize, usize) {
+        let dbs: Vec<Arc<Database>> = self.shared.dbs.read().values().cloned().collect();
+        let (mut tables, mut segments) = (0, 0);
+        for db in dbs {
+            for name in db.table_names() {
+                if let Some(t) = db.table(&name) {
+                    tables += 1;
+                    segments += t.state.read().segments.len();
+                }
+            }
+        }
+        (
+            tables,
+            segments,
+            self.shared.buffered_bytes.load(Ordering::Relaxed),
+        )
+    }
+
     pub fn dir(&self) -> &Path {
         &self.shared.dir
     }

@@ -53,6 +53,9 @@ struct ServeArgs {
     /// PEM private key for --tls-cert
     #[arg(long, env = "SUNDIAL_TLS_KEY", value_name = "FILE")]
     tls_key: Option<PathBuf>,
+    /// Do not scrape Sundial's own /metrics (on by default: job `sundial`, every 10 s)
+    #[arg(long, env = "SUNDIAL_NO_SELF_SCRAPE")]
+    no_self_scrape: bool,
 }
 
 impl ServeArgs {
@@ -81,6 +84,9 @@ impl ServeArgs {
         }
         if let Some(v) = self.tls_key {
             config.postgres.tls_key = Some(v);
+        }
+        if self.no_self_scrape {
+            config.self_scrape = false;
         }
         Ok(config)
     }

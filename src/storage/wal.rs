@@ -288,9 +288,11 @@ impl WalWriter {
             self.pending.clear();
         }
         if sync {
+            let started = std::time::Instant::now();
             self.file
                 .sync_data()
                 .map_err(|e| Error::io("fsync WAL", &path(), e))?;
+            crate::metrics::METRICS.wal_fsync.observe(started.elapsed());
         }
         Ok(())
     }

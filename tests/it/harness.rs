@@ -32,6 +32,8 @@ impl TestServer {
             .args(extra)
             .env("SUNDIAL_LOG", "info")
             .env_remove("SUNDIAL_CONFIG")
+            // Tests see only the data they write; `self_monitoring` turns this back on.
+            .env("SUNDIAL_NO_SELF_SCRAPE", "true")
             .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())

@@ -253,3 +253,44 @@ async fn prometheus_remote_write_matches_own_scrape() {
     assert_eq!(r.status().as_u16(), 400);
     assert!(r.text().await.unwrap().contains("snappy"));
 }
+
+/// Sundial serves its own metrics and, by default, scrapes them into `sundial`.
+#[tokio::test]
+async fn self_monitoring() {
+    let dir = tempfile::tempdir().unwrap();
+    let server =
+        TestServer::start_with_env(dir.path(), &[], &[("SUNDIAL_NO_SELF_SCRAPE", "false")]);
+    let (s, _) = server
+        .post("/write?db=app", "cpu,host=a v=1 1\ncpu,host=a v=x 2\n")
+        .await;
+    assert_eq!(s, 400, "one bad line");
+    let text = reqwest::get(server.url("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text.contains("sundial_rows_ingested_total{protocol=\"line_protocol\"} 1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("sundial_write_errors_total{reason=\"line_protocol\"} 1"),
+        "{text}"
+    );
+    assert!(text.contains("sundial_wal_fsync_seconds_count "), "{text}");
+    assert!(text.contains("sundial_buffer_bytes "), "{text}");
+    let pg = server.pg("sundial").await;
+    eventually(
+        &pg,
+        "SELECT max(value) FROM sundial_rows_ingested_total WHERE job = 'sundial' AND protocol = 'line_protocol'",
+        |v| v == "1",
+    )
+    .await;
+    eventually(
+        &pg,
+        "SELECT max(value) FROM up WHERE job = 'sundial'",
+        |v| v == "1",
+    )
+    .await;
+}
