@@ -27,6 +27,10 @@ pub struct Config {
     pub graphite: crate::graphite::GraphiteConfig,
     /// Scrape Sundial's own `/metrics` every 10 s into database `sundial` (job `sundial`).
     pub self_scrape: bool,
+    /// The file this configuration was read from, re-read for scrape jobs on SIGHUP or
+    /// when it changes (set by `sundial serve --config`, not in the file).
+    #[serde(skip)]
+    pub config_file: Option<PathBuf>,
 }
 
 /// The Postgres endpoint's TLS and authentication.
@@ -58,6 +62,7 @@ impl Default for Config {
             scrape_configs: Vec::new(),
             graphite: crate::graphite::GraphiteConfig::default(),
             self_scrape: true,
+            config_file: None,
         }
     }
 }

@@ -50,8 +50,19 @@ pub struct ScrapeConfig {
     /// The database the samples go to.
     pub database: String,
     pub static_configs: Vec<StaticConfig>,
+    pub file_sd_configs: Vec<FileSdConfig>,
     pub relabel_configs: Vec<RelabelConfig>,
     pub metric_relabel_configs: Vec<RelabelConfig>,
+}
+
+/// Targets from files (JSON or YAML lists of `{targets, labels}`), re-read when they
+/// change. `*` in a file name matches any characters.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FileSdConfig {
+    pub files: Vec<String>,
+    /// Accepted for compatibility; files are checked for changes every second.
+    pub refresh_interval: Option<String>,
 }
 
 impl Default for ScrapeConfig {
@@ -70,6 +81,7 @@ impl Default for ScrapeConfig {
             sample_limit: 0,
             database: crate::storage::DEFAULT_DATABASE.into(),
             static_configs: Vec::new(),
+            file_sd_configs: Vec::new(),
             relabel_configs: Vec::new(),
             metric_relabel_configs: Vec::new(),
         }
@@ -159,8 +171,27 @@ impl Job {
     /// relabeling are left out). Labels starting with `__` are gone except for the
     /// address, scheme and path the scrape needs.
     pub fn targets(&self) -> Vec<Target> {
+        let mut groups: Vec<(StaticConfig, Option<String>)> = self
+            .config
+            .static_configs
+            .iter()
+            .map(|g| (g.clone(), None))
+            .collect();
+        for sd in &self.config.file_sd_configs {
+            for path in sd_files(&sd.files) {
+                match read_sd_file(&path) {
+                    Ok(list) => groups.extend(
+                        list.into_iter()
+                            .map(|g| (g, Some(path.display().to_string()))),
+                    ),
+                    Err(e) => {
+                        tracing::warn!(file = %path.display(), error = %e, "file_sd file skipped")
+                    }
+                }
+            }
+        }
         let mut out = Vec::new();
-        for sc in &self.config.static_configs {
+        for (sc, file) in &groups {
             for address in &sc.targets {
                 let mut labels = Labels::new();
                 labels.insert("__address__".into(), address.clone());
@@ -172,6 +203,9 @@ impl Job {
                     }
                 }
                 labels.insert("job".into(), self.config.job_name.clone());
+                if let Some(file) = file {
+                    labels.insert("__meta_filepath".into(), file.clone());
+                }
                 labels.extend(sc.labels.clone());
                 let Some(mut labels) = relabel::apply(&self.relabel, labels) else {
                     continue;
@@ -199,6 +233,83 @@ impl Job {
         }
         out
     }
+}
+
+/// The files `patterns` name (`*` in the file name part matches any characters), sorted.
+pub fn sd_files(patterns: &[String]) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for pattern in patterns {
+        let path = std::path::Path::new(pattern);
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default();
+        if !name.contains('*') {
+            out.push(path.to_path_buf());
+            continue;
+        }
+        let dir = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(std::path::Path::new("."));
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            if wildcard(&name, &e.file_name().to_string_lossy()) {
+                out.push(e.path());
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// `*` matches any run of characters.
+fn wildcard(pattern: &str, text: &str) -> bool {
+    let parts: Vec<&str> = pattern.split('*').collect();
+    let mut rest = text;
+    for (i, part) in parts.iter().enumerate() {
+        if i == 0 {
+            let Some(r) = rest.strip_prefix(part) else {
+                return false;
+            };
+            rest = r;
+        } else if i == parts.len() - 1 {
+            return rest.ends_with(part);
+        } else {
+            match rest.find(part) {
+                Some(at) => rest = &rest[at + part.len()..],
+                None => return false,
+            }
+        }
+    }
+    rest.is_empty()
+}
+
+/// A file_sd file: JSON, or YAML when named `.yml`/`.yaml`.
+fn read_sd_file(path: &std::path::Path) -> Result<Vec<StaticConfig>, String> {
+    let text = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
+    let yaml = path.extension().is_some_and(|e| e == "yml" || e == "yaml");
+    if yaml {
+        serde_yaml::from_str(&text).map_err(|e| e.to_string())
+    } else {
+        serde_json::from_str(&text).map_err(|e| e.to_string())
+    }
+}
+
+/// Modification times and sizes of the files a set of jobs reads, to notice changes.
+fn sd_fingerprint(jobs: &[Job]) -> Vec<(std::path::PathBuf, Option<std::time::SystemTime>, u64)> {
+    jobs.iter()
+        .flat_map(|j| j.config.file_sd_configs.iter())
+        .flat_map(|sd| sd_files(&sd.files))
+        .map(|p| {
+            let meta = std::fs::metadata(&p).ok();
+            let modified = meta.as_ref().and_then(|m| m.modified().ok());
+            let len = meta.map_or(0, |m| m.len());
+            (p, modified, len)
+        })
+        .collect()
 }
 
 /// Percent-encodes a query component.
@@ -236,7 +347,13 @@ pub struct Scraper {
     engine: Arc<Engine>,
     clock: Arc<dyn Clock>,
     client: reqwest::Client,
+    /// The running target tasks, by job settings and target: each stops when its token
+    /// is cancelled (target gone, job changed, shutdown).
+    running: parking_lot::Mutex<std::collections::HashMap<String, CancellationToken>>,
 }
+
+/// Where a new configuration comes from on SIGHUP or when the file changes.
+pub type Reload = Box<dyn Fn() -> Result<Vec<Job>, String> + Send + Sync>;
 
 impl Scraper {
     pub fn new(engine: Arc<Engine>, clock: Arc<dyn Clock>) -> Scraper {
@@ -244,18 +361,99 @@ impl Scraper {
             engine,
             clock,
             client: reqwest::Client::new(),
+            running: Default::default(),
         }
     }
 
-    /// Starts one task per target of every job; they stop at `shutdown`.
-    pub fn spawn(self: &Arc<Self>, jobs: Vec<Job>, shutdown: CancellationToken) {
+    /// Makes the running targets those of `jobs`: new targets start, gone ones stop,
+    /// unchanged ones keep their schedule.
+    pub fn apply(self: &Arc<Self>, jobs: &[Job], shutdown: &CancellationToken) {
+        let mut wanted = std::collections::HashMap::new();
         for job in jobs {
-            let job = Arc::new(job);
+            let job = Arc::new(job.clone());
+            let settings = serde_json::to_string(&job.config).unwrap_or_default();
             for target in job.targets() {
-                let (scraper, job, shutdown) = (self.clone(), job.clone(), shutdown.clone());
-                tokio::spawn(async move { scraper.run_target(job, target, shutdown).await });
+                let key = format!("{settings}\u{0}{}\u{0}{:?}", target.url, target.labels);
+                wanted.insert(key, (job.clone(), target));
             }
         }
+        let mut running = self.running.lock();
+        running.retain(|key, token| {
+            let keep = wanted.contains_key(key);
+            if !keep {
+                token.cancel();
+            }
+            keep
+        });
+        for (key, (job, target)) in wanted {
+            if running.contains_key(&key) {
+                continue;
+            }
+            let token = shutdown.child_token();
+            running.insert(key, token.clone());
+            let scraper = self.clone();
+            tokio::spawn(async move { scraper.run_target(job, target, token).await });
+        }
+    }
+
+    /// Starts `jobs` and keeps them current: file_sd files are checked every second, and
+    /// `reload` (the config file) is read again on SIGHUP or when `config_file` changes.
+    pub fn spawn(
+        self: &Arc<Self>,
+        jobs: Vec<Job>,
+        reload: Option<(std::path::PathBuf, Reload)>,
+        shutdown: CancellationToken,
+    ) {
+        self.apply(&jobs, &shutdown);
+        let scraper = self.clone();
+        tokio::spawn(async move {
+            let mut jobs = jobs;
+            let mut seen = sd_fingerprint(&jobs);
+            let config_mtime =
+                |path: &std::path::Path| std::fs::metadata(path).and_then(|m| m.modified()).ok();
+            let mut config_seen = reload.as_ref().and_then(|(p, _)| config_mtime(p));
+            #[cfg(unix)]
+            let mut hangup =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+            loop {
+                #[cfg(unix)]
+                let signal = async {
+                    match hangup.as_mut() {
+                        Some(h) => h.recv().await.is_some(),
+                        None => std::future::pending().await,
+                    }
+                };
+                #[cfg(not(unix))]
+                let signal = std::future::pending::<bool>();
+                let hup = tokio::select! {
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => false,
+                    got = signal => got,
+                    _ = shutdown.cancelled() => return,
+                };
+                let mut changed = false;
+                if let Some((path, load)) = &reload {
+                    let mtime = config_mtime(path);
+                    if hup || mtime != config_seen {
+                        config_seen = mtime;
+                        match load() {
+                            Ok(new) => {
+                                tracing::info!(jobs = new.len(), "scrape configuration reloaded");
+                                jobs = new;
+                                changed = true;
+                            }
+                            Err(e) => {
+                                tracing::error!(error = %e, "config reload failed; keeping the running configuration")
+                            }
+                        }
+                    }
+                }
+                let now = sd_fingerprint(&jobs);
+                if changed || now != seen {
+                    seen = now;
+                    scraper.apply(&jobs, &shutdown);
+                }
+            }
+        });
     }
 
     async fn run_target(&self, job: Arc<Job>, target: Target, shutdown: CancellationToken) {

@@ -105,7 +105,28 @@ impl Server {
             };
             jobs.push(crate::scrape::Job::new(own).map_err(Error::Internal)?);
         }
-        scraper.spawn(jobs, shutdown.clone());
+        let self_job = jobs
+            .iter()
+            .find(|j| j.config.job_name == "sundial")
+            .cloned();
+        let reload: Option<(std::path::PathBuf, crate::scrape::Reload)> =
+            config.config_file.clone().map(|path| {
+                let file = path.clone();
+                let load: crate::scrape::Reload = Box::new(move || {
+                    let mut jobs = Config::from_file(&file)
+                        .map_err(|e| e.to_string())?
+                        .scrape_jobs()
+                        .map_err(|e| e.to_string())?;
+                    if let Some(own) = &self_job
+                        && !jobs.iter().any(|j| j.config.job_name == "sundial")
+                    {
+                        jobs.push(own.clone());
+                    }
+                    Ok(jobs)
+                });
+                (path, load)
+            });
+        scraper.spawn(jobs, reload, shutdown.clone());
         let query = Arc::new(QueryEngine::new(engine.clone()));
         let alerts = crate::alert::Alerts::open(
             &config.data_dir,

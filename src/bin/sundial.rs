@@ -61,7 +61,10 @@ struct ServeArgs {
 impl ServeArgs {
     fn into_config(self) -> anyhow::Result<Config> {
         let mut config = match &self.config {
-            Some(path) => Config::from_file(path)?,
+            Some(path) => Config {
+                config_file: Some(path.clone()),
+                ..Config::from_file(path)?
+            },
             None => Config::default(),
         };
         if let Some(v) = self.data_dir {

@@ -99,6 +99,17 @@ impl TestServer {
         TestServer::start(&self.data_dir, &extra)
     }
 
+    /// Sends a signal (`HUP`, …) to the server.
+    pub fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .arg("-s")
+            .arg(name)
+            .arg(self.child.id().to_string())
+            .status()
+            .expect("kill");
+        assert!(status.success());
+    }
+
     fn terminate(&mut self) {
         let _ = Command::new("kill")
             .arg("-TERM")

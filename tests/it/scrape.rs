@@ -294,3 +294,147 @@ async fn self_monitoring() {
     )
     .await;
 }
+
+/// A tiny exposition endpoint answering `probe_value{src="<name>"} 1`.
+async fn exposition_server(name: &'static str) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = [0u8; 4096];
+                let _ = sock.read(&mut buf).await;
+                let body = format!("# TYPE probe_value gauge\nprobe_value{{src=\"{name}\"}} 1\n");
+                let _ = sock
+                    .write_all(
+                        format!(
+                            "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                            body.len()
+                        )
+                        .as_bytes(),
+                    )
+                    .await;
+            });
+        }
+    });
+    port
+}
+
+async fn count(pg: &tokio_postgres::Client, sql: &str) -> i64 {
+    scalar(pg, sql)
+        .await
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+/// file_sd targets follow their file; the config file is re-read when it changes and on
+/// SIGHUP.
+#[tokio::test]
+async fn file_sd_and_config_reload() {
+    let dir = tempfile::tempdir().unwrap();
+    let (one, two) = (
+        exposition_server("one").await,
+        exposition_server("two").await,
+    );
+    let targets = dir.path().join("targets-a.json");
+    std::fs::write(
+        &targets,
+        format!(r#"[{{"targets": ["127.0.0.1:{one}"], "labels": {{"group": "a"}}}}]"#),
+    )
+    .unwrap();
+    let config = dir.path().join("sundial.toml");
+    let base = format!(
+        "[[scrape_configs]]\njob_name = \"fs\"\nscrape_interval = \"1s\"\n\
+         [[scrape_configs.file_sd_configs]]\nfiles = [\"{}/targets-*\"]\n",
+        dir.path().display()
+    );
+    std::fs::write(&config, &base).unwrap();
+    let server = TestServer::start(
+        &dir.path().join("data"),
+        &["--config", config.to_str().unwrap()],
+    );
+    let pg = server.pg("sundial").await;
+    eventually(
+        &pg,
+        &format!("SELECT count(*) FROM probe_value WHERE job = 'fs' AND instance = '127.0.0.1:{one}' AND \"group\" = 'a' AND src = 'one'"),
+        |v| v != "0",
+    )
+    .await;
+    // The file changes: target two (YAML this time) replaces target one.
+    std::fs::remove_file(&targets).unwrap();
+    std::fs::write(
+        dir.path().join("targets-b.yml"),
+        format!("- targets: ['127.0.0.1:{two}']\n  labels:\n    group: b\n"),
+    )
+    .unwrap();
+    eventually(
+        &pg,
+        &format!("SELECT count(*) FROM probe_value WHERE instance = '127.0.0.1:{two}' AND \"group\" = 'b'"),
+        |v| v != "0",
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let one_sql = format!("SELECT count(*) FROM probe_value WHERE instance = '127.0.0.1:{one}'");
+    let before = count(&pg, &one_sql).await;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(
+        count(&pg, &one_sql).await,
+        before,
+        "target one is no longer scraped"
+    );
+
+    // The config file changes: a new job starts.
+    std::fs::write(
+        &config,
+        format!(
+            "{base}[[scrape_configs]]\njob_name = \"added\"\nscrape_interval = \"1s\"\n\
+             [[scrape_configs.static_configs]]\ntargets = [\"127.0.0.1:{one}\"]\n"
+        ),
+    )
+    .unwrap();
+    eventually(
+        &pg,
+        "SELECT count(*) FROM probe_value WHERE job = 'added'",
+        |v| v != "0",
+    )
+    .await;
+
+    // SIGHUP: a change whose modification time is hidden (written aside, given the old
+    // time, renamed over) is picked up on the signal.
+    let mtime = std::fs::metadata(&config).unwrap().modified().unwrap();
+    let since = mtime.duration_since(std::time::UNIX_EPOCH).unwrap();
+    let aside = dir.path().join("sundial.toml.new");
+    std::fs::write(
+        &aside,
+        format!(
+            "{base}[[scrape_configs]]\njob_name = \"hup\"\nscrape_interval = \"1s\"\n\
+             [[scrape_configs.static_configs]]\ntargets = [\"127.0.0.1:{two}\"]\n"
+        ),
+    )
+    .unwrap();
+    let touched = Command::new("touch")
+        .arg("-d")
+        .arg(format!("@{}.{:09}", since.as_secs(), since.subsec_nanos()))
+        .arg(&aside)
+        .status()
+        .unwrap();
+    assert!(touched.success());
+    std::fs::rename(&aside, &config).unwrap();
+    assert_eq!(
+        std::fs::metadata(&config).unwrap().modified().unwrap(),
+        mtime
+    );
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    assert_eq!(
+        count(&pg, "SELECT count(*) FROM probe_value WHERE job = 'hup'").await,
+        0
+    );
+    server.signal("HUP");
+    eventually(
+        &pg,
+        "SELECT count(*) FROM probe_value WHERE job = 'hup'",
+        |v| v != "0",
+    )
+    .await;
+}
