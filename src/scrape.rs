@@ -51,8 +51,18 @@ pub struct ScrapeConfig {
     pub database: String,
     pub static_configs: Vec<StaticConfig>,
     pub file_sd_configs: Vec<FileSdConfig>,
+    pub http_sd_configs: Vec<HttpSdConfig>,
     pub relabel_configs: Vec<RelabelConfig>,
     pub metric_relabel_configs: Vec<RelabelConfig>,
+}
+
+/// Targets from an HTTP endpoint answering the file_sd JSON format, fetched every
+/// `refresh_interval` (default 1m); on a failed fetch the last good list stays.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct HttpSdConfig {
+    pub url: String,
+    pub refresh_interval: Option<String>,
 }
 
 /// Targets from files (JSON or YAML lists of `{targets, labels}`), re-read when they
@@ -82,6 +92,7 @@ impl Default for ScrapeConfig {
             database: crate::storage::DEFAULT_DATABASE.into(),
             static_configs: Vec::new(),
             file_sd_configs: Vec::new(),
+            http_sd_configs: Vec::new(),
             relabel_configs: Vec::new(),
             metric_relabel_configs: Vec::new(),
         }
@@ -171,6 +182,11 @@ impl Job {
     /// relabeling are left out). Labels starting with `__` are gone except for the
     /// address, scheme and path the scrape needs.
     pub fn targets(&self) -> Vec<Target> {
+        self.targets_with(&HttpGroups::new())
+    }
+
+    /// Like [`Job::targets`], with the last lists fetched from `http_sd_configs` URLs.
+    pub fn targets_with(&self, http: &HttpGroups) -> Vec<Target> {
         let mut groups: Vec<(StaticConfig, Option<String>)> = self
             .config
             .static_configs
@@ -190,6 +206,11 @@ impl Job {
                 }
             }
         }
+        for sd in &self.config.http_sd_configs {
+            if let Some(list) = http.get(&sd.url) {
+                groups.extend(list.iter().map(|g| (g.clone(), Some(sd.url.clone()))));
+            }
+        }
         let mut out = Vec::new();
         for (sc, file) in &groups {
             for address in &sc.targets {
@@ -203,8 +224,14 @@ impl Job {
                     }
                 }
                 labels.insert("job".into(), self.config.job_name.clone());
-                if let Some(file) = file {
-                    labels.insert("__meta_filepath".into(), file.clone());
+                match file {
+                    Some(url) if url.starts_with("http://") || url.starts_with("https://") => {
+                        labels.insert("__meta_url".into(), url.clone());
+                    }
+                    Some(file) => {
+                        labels.insert("__meta_filepath".into(), file.clone());
+                    }
+                    None => {}
                 }
                 labels.extend(sc.labels.clone());
                 let Some(mut labels) = relabel::apply(&self.relabel, labels) else {
@@ -233,6 +260,24 @@ impl Job {
         }
         out
     }
+}
+
+/// Target lists fetched from http_sd URLs, by URL.
+pub type HttpGroups = std::collections::HashMap<String, Vec<StaticConfig>>;
+
+/// The http_sd URLs of `jobs` with their refresh intervals.
+fn http_sd_urls(jobs: &[Job]) -> Vec<(String, Duration)> {
+    jobs.iter()
+        .flat_map(|j| j.config.http_sd_configs.iter())
+        .map(|sd| {
+            let every = sd
+                .refresh_interval
+                .as_deref()
+                .and_then(|t| duration(t, "refresh_interval").ok())
+                .unwrap_or(Duration::from_secs(60));
+            (sd.url.clone(), every)
+        })
+        .collect()
 }
 
 /// The files `patterns` name (`*` in the file name part matches any characters), sorted.
@@ -350,6 +395,8 @@ pub struct Scraper {
     /// The running target tasks, by job settings and target: each stops when its token
     /// is cancelled (target gone, job changed, shutdown).
     running: parking_lot::Mutex<std::collections::HashMap<String, CancellationToken>>,
+    /// The last good answer of each http_sd URL.
+    http_sd: parking_lot::Mutex<HttpGroups>,
 }
 
 /// Where a new configuration comes from on SIGHUP or when the file changes.
@@ -362,6 +409,7 @@ impl Scraper {
             clock,
             client: reqwest::Client::new(),
             running: Default::default(),
+            http_sd: Default::default(),
         }
     }
 
@@ -369,10 +417,11 @@ impl Scraper {
     /// unchanged ones keep their schedule.
     pub fn apply(self: &Arc<Self>, jobs: &[Job], shutdown: &CancellationToken) {
         let mut wanted = std::collections::HashMap::new();
+        let http = self.http_sd.lock().clone();
         for job in jobs {
             let job = Arc::new(job.clone());
             let settings = serde_json::to_string(&job.config).unwrap_or_default();
-            for target in job.targets() {
+            for target in job.targets_with(&http) {
                 let key = format!("{settings}\u{0}{}\u{0}{:?}", target.url, target.labels);
                 wanted.insert(key, (job.clone(), target));
             }
@@ -408,6 +457,7 @@ impl Scraper {
         let scraper = self.clone();
         tokio::spawn(async move {
             let mut jobs = jobs;
+            let mut fetched: std::collections::HashMap<String, Instant> = Default::default();
             let mut seen = sd_fingerprint(&jobs);
             let config_mtime =
                 |path: &std::path::Path| std::fs::metadata(path).and_then(|m| m.modified()).ok();
@@ -447,6 +497,24 @@ impl Scraper {
                         }
                     }
                 }
+                for (url, every) in http_sd_urls(&jobs) {
+                    if fetched.get(&url).is_some_and(|t| t.elapsed() < every) {
+                        continue;
+                    }
+                    fetched.insert(url.clone(), Instant::now());
+                    match scraper.fetch_http_sd(&url).await {
+                        Ok(list) => {
+                            let mut cache = scraper.http_sd.lock();
+                            if cache.get(&url) != Some(&list) {
+                                cache.insert(url, list);
+                                changed = true;
+                            }
+                        }
+                        Err(e) => {
+                            tracing::warn!(%url, error = %e, "http_sd fetch failed; keeping the last targets")
+                        }
+                    }
+                }
                 let now = sd_fingerprint(&jobs);
                 if changed || now != seen {
                     seen = now;
@@ -454,6 +522,21 @@ impl Scraper {
                 }
             }
         });
+    }
+
+    /// One http_sd answer: a JSON list of `{targets, labels}`.
+    async fn fetch_http_sd(&self, url: &str) -> Result<Vec<StaticConfig>, String> {
+        let response = self
+            .client
+            .get(url)
+            .timeout(Duration::from_secs(10))
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        if !response.status().is_success() {
+            return Err(format!("HTTP status {}", response.status()));
+        }
+        response.json().await.map_err(|e| e.to_string())
     }
 
     async fn run_target(&self, job: Arc<Job>, target: Target, shutdown: CancellationToken) {

@@ -438,3 +438,61 @@ async fn file_sd_and_config_reload() {
     )
     .await;
 }
+
+/// An endpoint answering every request with `body`.
+async fn fixed_http(content_type: &'static str, body: String) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            let body = body.clone();
+            tokio::spawn(async move {
+                let mut buf = [0u8; 4096];
+                let _ = sock.read(&mut buf).await;
+                let _ = sock
+                    .write_all(
+                        format!(
+                            "HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                            body.len()
+                        )
+                        .as_bytes(),
+                    )
+                    .await;
+            });
+        }
+    });
+    port
+}
+
+/// http_sd_configs: targets from an HTTP endpoint in the file_sd JSON format.
+#[tokio::test]
+async fn http_sd_targets() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = exposition_server("via-http").await;
+    let sd = fixed_http(
+        "application/json",
+        format!(r#"[{{"targets": ["127.0.0.1:{target}"], "labels": {{"zone": "z1"}}}}]"#),
+    )
+    .await;
+    let config = dir.path().join("sundial.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[scrape_configs]]\njob_name = \"http\"\nscrape_interval = \"1s\"\n\
+             [[scrape_configs.http_sd_configs]]\nurl = \"http://127.0.0.1:{sd}/targets\"\nrefresh_interval = \"1s\"\n"
+        ),
+    )
+    .unwrap();
+    let server = TestServer::start(
+        &dir.path().join("data"),
+        &["--config", config.to_str().unwrap()],
+    );
+    let pg = server.pg("sundial").await;
+    eventually(
+        &pg,
+        &format!("SELECT count(*) FROM probe_value WHERE job = 'http' AND instance = '127.0.0.1:{target}' AND zone = 'z1' AND src = 'via-http'"),
+        |v| v != "0",
+    )
+    .await;
+}
