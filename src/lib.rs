@@ -4,6 +4,7 @@
 //! Module map (dependencies flow downward):
 //!
 //! ```text
+//! agent  (`sundial agent`: host metrics pushed as line protocol, with a disk spool)
 //! server (wires everything, owns shutdown)
 //!  ├─ http     (write API)
 //!  ├─ pg       (Postgres wire protocol front end)
@@ -15,6 +16,7 @@
 //!  └─ storage  (WAL, buffers, segment files, codecs)
 //! ```
 
+pub mod agent;
 pub mod alert;
 pub mod clock;
 pub mod config;

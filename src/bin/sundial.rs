@@ -23,6 +23,35 @@ struct Cli {
 enum Command {
     /// Run the server: HTTP writes (InfluxDB line protocol) and SQL over the Postgres protocol.
     Serve(ServeArgs),
+    /// Collect this host's CPU, memory, disk, network and load every interval and push them
+    /// to a Sundial (or InfluxDB) URL as Telegraf's measurements, spooling while it is down.
+    Agent(AgentArgs),
+}
+
+#[derive(Args)]
+struct AgentArgs {
+    /// Base URL of the server's HTTP API
+    #[arg(long, env = "SUNDIAL_AGENT_URL", value_name = "URL")]
+    url: String,
+    /// Database to write to
+    #[arg(long, env = "SUNDIAL_AGENT_DB", default_value = "sundial")]
+    db: String,
+    /// Collection interval (e.g. 10s, 1m)
+    #[arg(long, env = "SUNDIAL_AGENT_INTERVAL", default_value = "10s")]
+    interval: String,
+    /// Where batches wait while the server is unreachable
+    #[arg(
+        long,
+        env = "SUNDIAL_AGENT_SPOOL_DIR",
+        default_value = "./sundial-agent-spool"
+    )]
+    spool_dir: PathBuf,
+    /// Spool size limit in bytes; beyond it the oldest batches are dropped with a warning
+    #[arg(long, env = "SUNDIAL_AGENT_SPOOL_MAX_BYTES", default_value_t = 256 << 20)]
+    spool_max_bytes: u64,
+    /// The `host` tag [default: this machine's host name]
+    #[arg(long, env = "SUNDIAL_AGENT_HOST")]
+    host: Option<String>,
 }
 
 /// Flags of `sundial serve`. Each overrides its environment variable, which overrides the
@@ -106,6 +135,37 @@ fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     match cli.command {
+        Command::Agent(args) => {
+            let interval = sundial::query::statements::parse_duration(&args.interval)
+                .map(std::time::Duration::from_secs)
+                .with_context(|| format!("invalid --interval {:?}", args.interval))?;
+            let host = args.host.unwrap_or_else(|| {
+                std::fs::read_to_string("/proc/sys/kernel/hostname")
+                    .map(|h| h.trim().to_string())
+                    .unwrap_or_else(|_| "localhost".into())
+            });
+            let config = sundial::agent::AgentConfig {
+                url: args.url,
+                database: args.db,
+                interval,
+                spool_dir: args.spool_dir,
+                spool_max_bytes: args.spool_max_bytes,
+                host,
+            };
+            let runtime = tokio::runtime::Runtime::new().context("starting the tokio runtime")?;
+            runtime.block_on(async move {
+                let shutdown = tokio_util::sync::CancellationToken::new();
+                let token = shutdown.clone();
+                tokio::spawn(async move {
+                    wait_for_signal().await;
+                    token.cancel();
+                });
+                tracing::info!(url = %config.url, "sundial agent running");
+                sundial::agent::run(config, shutdown)
+                    .await
+                    .context("agent spool")
+            })
+        }
         Command::Serve(args) => {
             let config = args.into_config()?;
             let runtime = tokio::runtime::Runtime::new().context("starting the tokio runtime")?;

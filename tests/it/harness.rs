@@ -28,7 +28,11 @@ impl TestServer {
             .arg("serve")
             .arg("--data-dir")
             .arg(data_dir)
-            .args(["--http-addr", "127.0.0.1:0", "--pg-addr", "127.0.0.1:0"])
+            .args(if extra.contains(&"--http-addr") {
+                &["--pg-addr", "127.0.0.1:0"][..]
+            } else {
+                &["--http-addr", "127.0.0.1:0", "--pg-addr", "127.0.0.1:0"][..]
+            })
             .args(extra)
             .env("SUNDIAL_LOG", "info")
             .env_remove("SUNDIAL_CONFIG")

@@ -2,6 +2,7 @@
 //! clients (HTTP, tokio-postgres, `psql`, psycopg, asyncpg, pgjdbc, lib/pq, pgx) and real
 //! neighbours (Alertmanager, node_exporter).
 
+mod agent;
 mod alerts;
 mod clients;
 mod config;
