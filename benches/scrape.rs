@@ -1,0 +1,244 @@
+//! Scrape throughput: many local exposition endpoints whose values change every scrape,
+//! scraped every second by Sundial (the release `sundial` binary, a separate process) and
+//! then by Prometheus 2.42 (Debian's, a separate process) from the same endpoints. For
+//! each: samples stored per second (Sundial: `count(*)` of the scraped table; Prometheus:
+//! `prometheus_tsdb_head_samples_appended_total`) and process CPU per 1 000 samples.
+//!
+//! Run: `cargo bench --bench scrape` (`--endpoints N --series N --secs N`). Under
+//! `cargo test` it runs a small Sundial-only smoke version.
+
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+fn arg(name: &str, default: u64) -> u64 {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter()
+        .position(|a| a == name)
+        .and_then(|i| args.get(i + 1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// CPU seconds (user + system) of a process.
+fn cpu_secs(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, r)| r.split_whitespace().collect())
+        .unwrap_or_default();
+    let t = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    (t(11) + t(12)) / 100.0
+}
+
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// An exposition endpoint with `series` counters that grow on every scrape.
+async fn endpoint(id: u64, series: u64, tick: Arc<AtomicU64>) -> u16 {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            let tick = tick.clone();
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 8192];
+                loop {
+                    // One request per read (keep-alive), answered with fresh values.
+                    match sock.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(_) => {}
+                    }
+                    let n = tick.fetch_add(1, Ordering::Relaxed);
+                    let mut body = String::with_capacity(series as usize * 48);
+                    body.push_str("# TYPE bench_requests_total counter\n");
+                    for s in 0..series {
+                        body.push_str(&format!(
+                            "bench_requests_total{{endpoint=\"{id}\",series=\"{s}\"}} {}\n",
+                            n * 7 + s
+                        ));
+                    }
+                    let head = format!(
+                        "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\n\r\n",
+                        body.len()
+                    );
+                    if sock.write_all(head.as_bytes()).await.is_err()
+                        || sock.write_all(body.as_bytes()).await.is_err()
+                    {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    port
+}
+
+async fn sundial_samples(pg: &tokio_postgres::Client) -> u64 {
+    pg.simple_query("SELECT count(*) FROM bench_requests_total")
+        .await
+        .ok()
+        .and_then(|rows| {
+            rows.into_iter().find_map(|m| match m {
+                tokio_postgres::SimpleQueryMessage::Row(r) => r.get(0).and_then(|v| v.parse().ok()),
+                _ => None,
+            })
+        })
+        .unwrap_or(0)
+}
+
+async fn prometheus_samples(url: &str) -> u64 {
+    let v: serde_json::Value = match reqwest::get(format!(
+        "{url}/api/v1/query?query=prometheus_tsdb_head_samples_appended_total"
+    ))
+    .await
+    {
+        Ok(r) => r.json().await.unwrap_or_default(),
+        Err(_) => return 0,
+    };
+    v["data"]["result"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|r| r["value"][1].as_str()?.parse::<f64>().ok())
+                .sum::<f64>() as u64
+        })
+        .unwrap_or(0)
+}
+
+fn main() {
+    let full = std::env::args().any(|a| a == "--bench");
+    let endpoints = arg("--endpoints", if full { 100 } else { 2 });
+    let series = arg("--series", if full { 1000 } else { 10 });
+    let secs = arg("--secs", if full { 30 } else { 3 });
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async move {
+        let tick = Arc::new(AtomicU64::new(0));
+        let mut targets = Vec::new();
+        for id in 0..endpoints {
+            targets.push(format!("127.0.0.1:{}", endpoint(id, series, tick.clone()).await));
+        }
+        let dir = tempfile::tempdir().unwrap();
+        println!(
+            "{endpoints} endpoints x {series} series, scraped every 1 s = {} samples/s offered; {secs} s measured",
+            endpoints * series
+        );
+
+        // Sundial.
+        let config = dir.path().join("sundial.toml");
+        let list = targets.iter().map(|t| format!("\"{t}\"")).collect::<Vec<_>>().join(", ");
+        std::fs::write(
+            &config,
+            format!(
+                "self_scrape = false\n[[scrape_configs]]\njob_name = \"bench\"\nscrape_interval = \"1s\"\n\
+                 [[scrape_configs.static_configs]]\ntargets = [{list}]\n"
+            ),
+        )
+        .unwrap();
+        let pg_port = free_port();
+        let sundial = Proc(
+            Command::new(env!("CARGO_BIN_EXE_sundial"))
+                .arg("serve")
+                .arg("--data-dir")
+                .arg(dir.path().join("sundial"))
+                .args(["--http-addr", &format!("127.0.0.1:{}", free_port())])
+                .args(["--pg-addr", &format!("127.0.0.1:{pg_port}")])
+                .arg("--config")
+                .arg(&config)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("sundial"),
+        );
+        let pg = loop {
+            match tokio_postgres::connect(
+                &format!("host=127.0.0.1 port={pg_port} user=bench dbname=sundial"),
+                tokio_postgres::NoTls,
+            )
+            .await
+            {
+                Ok((c, conn)) => {
+                    tokio::spawn(conn);
+                    break c;
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        };
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        let (s0, c0, t0) = (sundial_samples(&pg).await, cpu_secs(sundial.0.id()), Instant::now());
+        tokio::time::sleep(Duration::from_secs(secs)).await;
+        let (s1, c1) = (sundial_samples(&pg).await, cpu_secs(sundial.0.id()));
+        let wall = t0.elapsed().as_secs_f64();
+        let sundial_rate = (s1 - s0) as f64 / wall;
+        println!(
+            "sundial:    {:>9.0} samples/s stored (count(*)), {:.2} cores, {:.3} CPU ms per 1000 samples",
+            sundial_rate,
+            (c1 - c0) / wall,
+            (c1 - c0) * 1e6 / (s1 - s0).max(1) as f64
+        );
+        drop(pg);
+        drop(sundial);
+        if !full {
+            assert!(s1 > s0, "Sundial stored scraped samples");
+            return;
+        }
+
+        // Prometheus, same endpoints.
+        let web = free_port();
+        let prom_config = dir.path().join("prometheus.yml");
+        let list = targets.iter().map(|t| format!("'{t}'")).collect::<Vec<_>>().join(", ");
+        std::fs::write(
+            &prom_config,
+            format!(
+                "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:\n  - job_name: bench\n    static_configs:\n      - targets: [{list}]\n"
+            ),
+        )
+        .unwrap();
+        let prom = Proc(
+            Command::new("prometheus")
+                .arg(format!("--config.file={}", prom_config.display()))
+                .arg(format!("--storage.tsdb.path={}", dir.path().join("prom").display()))
+                .arg(format!("--web.listen-address=127.0.0.1:{web}"))
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("prometheus (apt-get install prometheus)"),
+        );
+        let url = format!("http://127.0.0.1:{web}");
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        let (p0, c0, t0) = (prometheus_samples(&url).await, cpu_secs(prom.0.id()), Instant::now());
+        tokio::time::sleep(Duration::from_secs(secs)).await;
+        let (p1, c1) = (prometheus_samples(&url).await, cpu_secs(prom.0.id()));
+        let wall = t0.elapsed().as_secs_f64();
+        let prom_rate = (p1 - p0) as f64 / wall;
+        println!(
+            "prometheus: {:>9.0} samples/s appended (tsdb head), {:.2} cores, {:.3} CPU ms per 1000 samples",
+            prom_rate,
+            (c1 - c0) / wall,
+            (c1 - c0) * 1e6 / (p1 - p0).max(1) as f64
+        );
+        println!("sundial / prometheus: {:.2}x", sundial_rate / prom_rate.max(1.0));
+    });
+}
