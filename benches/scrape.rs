@@ -2,7 +2,8 @@
 //! scraped every second by Sundial (the release `sundial` binary, a separate process) and
 //! then by Prometheus 2.42 (Debian's, a separate process) from the same endpoints. For
 //! each: samples stored per second (Sundial: `count(*)` of the scraped table; Prometheus:
-//! `prometheus_tsdb_head_samples_appended_total`) and process CPU per 1 000 samples.
+//! `prometheus_tsdb_head_samples_appended_total` from its /metrics) and process CPU per
+//! 1 000 samples.
 //!
 //! Run: `cargo bench --bench scrape` (`--endpoints N --series N --secs N`). Under
 //! `cargo test` it runs a small Sundial-only smoke version.
@@ -109,23 +110,21 @@ async fn sundial_samples(pg: &tokio_postgres::Client) -> u64 {
         .unwrap_or(0)
 }
 
+/// Prometheus' own counter of samples appended to its head block, read from its /metrics.
 async fn prometheus_samples(url: &str) -> u64 {
-    let v: serde_json::Value = match reqwest::get(format!(
-        "{url}/api/v1/query?query=prometheus_tsdb_head_samples_appended_total"
-    ))
-    .await
-    {
-        Ok(r) => r.json().await.unwrap_or_default(),
-        Err(_) => return 0,
+    let Ok(r) = reqwest::get(format!("{url}/metrics")).await else {
+        return 0;
     };
-    v["data"]["result"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|r| r["value"][1].as_str()?.parse::<f64>().ok())
-                .sum::<f64>() as u64
-        })
-        .unwrap_or(0)
+    let text = r.text().await.unwrap_or_default();
+    sundial::scrape::exposition::parse(
+        text.as_bytes(),
+        sundial::scrape::exposition::Format::Prometheus,
+    )
+    .unwrap_or_default()
+    .iter()
+    .filter(|s| s.name == "prometheus_tsdb_head_samples_appended_total")
+    .map(|s| s.value)
+    .sum::<f64>() as u64
 }
 
 fn main() {
