@@ -5,7 +5,7 @@
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::harness::TestServer;
+use crate::harness::{TestServer, free_port};
 
 struct Agent(Child);
 
@@ -45,11 +45,7 @@ fn spooled(dir: &std::path::Path) -> usize {
 #[tokio::test]
 async fn agent_pushes_and_spools_across_a_restart() {
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let addr = format!("127.0.0.1:{port}");
     let data = dir.path().join("data");
     let server = TestServer::start(&data, &["--http-addr", &addr]);

@@ -14,7 +14,7 @@ use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
-use crate::harness::TestServer;
+use crate::harness::{TestServer, free_port};
 
 /// An HTTP receiver that records every POSTed JSON body; the first `fail_first` requests
 /// are answered 500.
@@ -115,14 +115,6 @@ impl Drop for Alertmanager {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 async fn alertmanager(dir: &Path, hook: &Hook) -> Alertmanager {

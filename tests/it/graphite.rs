@@ -5,16 +5,12 @@ use std::time::{Duration, Instant};
 
 use tokio::io::AsyncWriteExt;
 
-use crate::harness::TestServer;
+use crate::harness::{TestServer, free_port};
 
 #[tokio::test]
 async fn graphite_lines_become_rows() {
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let config = dir.path().join("sundial.toml");
     std::fs::write(
         &config,

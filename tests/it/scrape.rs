@@ -7,7 +7,7 @@
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::harness::TestServer;
+use crate::harness::{TestServer, free_port};
 
 struct Exporter(Child);
 
@@ -16,14 +16,6 @@ impl Drop for Exporter {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 async fn node_exporter() -> (Exporter, u16) {
