@@ -168,7 +168,7 @@ fn write_atomic(path: &Path, bytes: &[u8], durable: bool) -> Result<()> {
 }
 
 fn hash_name(name: &str) -> String {
-    format!("{:016x}", schedule::offset(name, i64::MAX))
+    format!("{:016x}", crate::clock::fnv1a(name.bytes()))
 }
 
 fn fail(code: &'static str, message: impl Into<String>) -> StatementError {

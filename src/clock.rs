@@ -38,15 +38,17 @@ impl Clock for ManualClock {
     }
 }
 
+/// FNV-1a: a small, stable 64-bit hash (schedule offsets, file names, fingerprints, shards).
+pub fn fnv1a(bytes: impl IntoIterator<Item = u8>) -> u64 {
+    bytes.into_iter().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
 /// A stable offset of `name` within an interval of `every_ns` (FNV-1a of the name), so
 /// that periodic work (alert evaluations, scrapes) spreads over the interval.
 pub fn offset(name: &str, every_ns: i64) -> i64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in name.bytes() {
-        h ^= b as u64;
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    (h % every_ns.max(1) as u64) as i64
+    (fnv1a(name.bytes()) % every_ns.max(1) as u64) as i64
 }
 
 /// The first slot (a multiple of `every_ns` plus `offset_ns`) strictly after `t`.

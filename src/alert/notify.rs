@@ -142,14 +142,10 @@ pub fn alertmanager_body(alerts: &[Outgoing], generator_url: &str) -> Value {
 
 /// A stable fingerprint of a label set (FNV-1a, hex), as Alertmanager's webhook carries.
 fn fingerprint(labels: &Labels) -> String {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for (k, v) in labels {
-        for b in k.bytes().chain([0xff]).chain(v.bytes()).chain([0xff]) {
-            h ^= b as u64;
-            h = h.wrapping_mul(0x0100_0000_01b3);
-        }
-    }
-    format!("{h:016x}")
+    let bytes = labels
+        .iter()
+        .flat_map(|(k, v)| k.bytes().chain([0xff]).chain(v.bytes()).chain([0xff]));
+    format!("{:016x}", crate::clock::fnv1a(bytes))
 }
 
 /// The labels (or annotations) every alert shares.

@@ -2,7 +2,8 @@
 //! field names and defaults: `source_labels` joined by `separator` (`;`), matched against
 //! the fully anchored `regex` (`(.*)`), `replacement` (`$1`) expanded into `target_label`;
 //! actions `replace`, `keep`, `drop`, `labeldrop`, `labelkeep`, `labelmap`, `lowercase`,
-//! `uppercase` and `hashmod`.
+//! `uppercase` and `hashmod` (FNV-1a rather than Prometheus' MD5: shard numbers are
+//! stable across restarts but differ from Prometheus' for the same value).
 
 use std::collections::BTreeMap;
 
@@ -121,7 +122,7 @@ pub fn apply(steps: &[Relabel], mut labels: Labels) -> Option<Labels> {
                 labels.insert(target, v);
             }
             Action::HashMod => {
-                let digest = md5_like(value.as_bytes());
+                let digest = crate::clock::fnv1a(value.bytes());
                 let target = c.target_label.clone().unwrap_or_default();
                 labels.insert(target, (digest % c.modulus).to_string());
             }
@@ -142,17 +143,6 @@ pub fn apply(steps: &[Relabel], mut labels: Labels) -> Option<Labels> {
         }
     }
     Some(labels)
-}
-
-/// A stable 64-bit hash for `hashmod` (FNV-1a; Prometheus uses MD5, so shard numbers
-/// differ from Prometheus' for the same value, but are stable across restarts).
-fn md5_like(bytes: &[u8]) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for &b in bytes {
-        h ^= b as u64;
-        h = h.wrapping_mul(0x0100_0000_01b3);
-    }
-    h
 }
 
 #[cfg(test)]

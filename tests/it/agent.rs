@@ -5,7 +5,7 @@
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::harness::{TestServer, free_port};
+use crate::harness::{TestServer, free_port, scalar};
 
 struct Agent(Child);
 
@@ -14,14 +14,6 @@ impl Drop for Agent {
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
-}
-
-async fn scalar(pg: &tokio_postgres::Client, sql: &str) -> Option<String> {
-    let rows = pg.simple_query(sql).await.ok()?;
-    rows.into_iter().find_map(|m| match m {
-        tokio_postgres::SimpleQueryMessage::Row(r) => r.get(0).map(str::to_string),
-        _ => None,
-    })
 }
 
 async fn until(what: &str, secs: u64, mut ok: impl AsyncFnMut() -> bool) {

@@ -209,3 +209,12 @@ pub fn free_port() -> u16 {
         .unwrap()
         .port()
 }
+
+/// The first column of the first row of `sql`, as text (`None` on error or no rows).
+pub async fn scalar(pg: &tokio_postgres::Client, sql: &str) -> Option<String> {
+    let rows = pg.simple_query(sql).await.ok()?;
+    rows.into_iter().find_map(|m| match m {
+        tokio_postgres::SimpleQueryMessage::Row(r) => r.get(0).map(str::to_string),
+        _ => None,
+    })
+}

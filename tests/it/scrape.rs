@@ -7,7 +7,7 @@
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::harness::{TestServer, free_port};
+use crate::harness::{TestServer, free_port, scalar};
 
 struct Exporter(Child);
 
@@ -37,14 +37,6 @@ async fn node_exporter() -> (Exporter, u16) {
         assert!(Instant::now() < deadline, "node exporter did not start");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-}
-
-async fn scalar(pg: &tokio_postgres::Client, sql: &str) -> Option<String> {
-    let rows = pg.simple_query(sql).await.ok()?;
-    rows.into_iter().find_map(|m| match m {
-        tokio_postgres::SimpleQueryMessage::Row(r) => r.get(0).map(str::to_string),
-        _ => None,
-    })
 }
 
 async fn eventually(pg: &tokio_postgres::Client, sql: &str, ok: impl Fn(&str) -> bool) -> String {
@@ -289,28 +281,11 @@ async fn self_monitoring() {
 
 /// A tiny exposition endpoint answering `probe_value{src="<name>"} 1`.
 async fn exposition_server(name: &'static str) -> u16 {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    tokio::spawn(async move {
-        while let Ok((mut sock, _)) = listener.accept().await {
-            tokio::spawn(async move {
-                let mut buf = [0u8; 4096];
-                let _ = sock.read(&mut buf).await;
-                let body = format!("# TYPE probe_value gauge\nprobe_value{{src=\"{name}\"}} 1\n");
-                let _ = sock
-                    .write_all(
-                        format!(
-                            "HTTP/1.1 200 OK\r\nContent-Type: text/plain; version=0.0.4\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                            body.len()
-                        )
-                        .as_bytes(),
-                    )
-                    .await;
-            });
-        }
-    });
-    port
+    fixed_http(
+        "text/plain; version=0.0.4",
+        format!("# TYPE probe_value gauge\nprobe_value{{src=\"{name}\"}} 1\n"),
+    )
+    .await
 }
 
 async fn count(pg: &tokio_postgres::Client, sql: &str) -> i64 {
