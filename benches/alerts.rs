@@ -18,37 +18,8 @@ use sundial::devops::{self, Options};
 use sundial::server::Server;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-fn arg(name: &str) -> Option<String> {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .cloned()
-}
-
-fn now_ns() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos() as i64
-}
-
-/// User + system CPU seconds of this process.
-fn cpu_secs() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .map(|(_, rest)| rest.split_whitespace().collect())
-        .unwrap_or_default();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    // Fields after the command name: utime is the 12th, stime the 13th (0-based 11, 12).
-    (ticks(11) + ticks(12)) / 100.0
-}
+mod common;
+use common::{arg, arg_text, cpu_secs, now_ns};
 
 async fn sql(pg: &tokio_postgres::Client, q: &str) -> Vec<Vec<String>> {
     pg.simple_query(q)
@@ -121,7 +92,7 @@ async fn receiver(arrivals: Arc<Mutex<Vec<(Instant, String)>>>) -> String {
 
 fn main() {
     let full = std::env::args().any(|a| a == "--bench");
-    let counts: Vec<usize> = arg("--alerts")
+    let counts: Vec<usize> = arg_text("--alerts")
         .map(|s| s.split(',').filter_map(|n| n.parse().ok()).collect())
         .unwrap_or_else(|| {
             if full {
@@ -131,12 +102,8 @@ fn main() {
             }
         });
     let every: u64 = if full { 10 } else { 1 };
-    let secs: u64 = arg("--secs")
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(if full { 40 } else { 3 });
-    let trials: usize = arg("--trials")
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(if full { 3 } else { 1 });
+    let secs: u64 = arg("--secs", if full { 40 } else { 3 });
+    let trials: usize = arg("--trials", if full { 3 } else { 1 });
     let hosts = 100;
     let dir = tempfile::tempdir().expect("tempdir");
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -217,11 +184,11 @@ fn main() {
             // Let one interval pass so every alert is on its schedule, then measure.
             tokio::time::sleep(Duration::from_secs(every + 1)).await;
             let (e0, m0, f0) = counters(&pg).await;
-            let c0 = cpu_secs();
+            let c0 = cpu_secs("self");
             let t0 = Instant::now();
             tokio::time::sleep(Duration::from_secs(secs)).await;
             let (e1, m1, f1) = counters(&pg).await;
-            let cpu = cpu_secs() - c0;
+            let cpu = cpu_secs("self") - c0;
             let wall = t0.elapsed().as_secs_f64();
             let evals = (e1 - e0).max(1);
             let lat = sql(

@@ -14,14 +14,8 @@ use sundial::config::Config;
 use sundial::devops::{self, Options};
 use sundial::server::Server;
 
-fn arg(name: &str, default: usize) -> usize {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
+mod common;
+use common::arg;
 
 const FORMS: &[(&str, &str)] = &[
     (

@@ -15,38 +15,8 @@ use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-fn arg(name: &str, default: u64) -> u64 {
-    let args: Vec<String> = std::env::args().collect();
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// CPU seconds (user + system) of a process.
-fn cpu_secs(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .map(|(_, r)| r.split_whitespace().collect())
-        .unwrap_or_default();
-    let t = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    (t(11) + t(12)) / 100.0
-}
+mod common;
+use common::{arg, cpu_secs, free_port};
 
 struct Proc(Child);
 
@@ -129,9 +99,9 @@ async fn prometheus_samples(url: &str) -> u64 {
 
 fn main() {
     let full = std::env::args().any(|a| a == "--bench");
-    let endpoints = arg("--endpoints", if full { 100 } else { 2 });
-    let series = arg("--series", if full { 1000 } else { 10 });
-    let secs = arg("--secs", if full { 30 } else { 3 });
+    let endpoints: u64 = arg("--endpoints", if full { 100 } else { 2 });
+    let series: u64 = arg("--series", if full { 1000 } else { 10 });
+    let secs: u64 = arg("--secs", if full { 30 } else { 3 });
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async move {
         let tick = Arc::new(AtomicU64::new(0));
@@ -186,9 +156,9 @@ fn main() {
             }
         };
         tokio::time::sleep(Duration::from_secs(3)).await;
-        let (s0, c0, t0) = (sundial_samples(&pg).await, cpu_secs(sundial.0.id()), Instant::now());
+        let (s0, c0, t0) = (sundial_samples(&pg).await, cpu_secs(&sundial.0.id().to_string()), Instant::now());
         tokio::time::sleep(Duration::from_secs(secs)).await;
-        let (s1, c1) = (sundial_samples(&pg).await, cpu_secs(sundial.0.id()));
+        let (s1, c1) = (sundial_samples(&pg).await, cpu_secs(&sundial.0.id().to_string()));
         let wall = t0.elapsed().as_secs_f64();
         let sundial_rate = (s1 - s0) as f64 / wall;
         println!(
@@ -227,9 +197,9 @@ fn main() {
         );
         let url = format!("http://127.0.0.1:{web}");
         tokio::time::sleep(Duration::from_secs(5)).await;
-        let (p0, c0, t0) = (prometheus_samples(&url).await, cpu_secs(prom.0.id()), Instant::now());
+        let (p0, c0, t0) = (prometheus_samples(&url).await, cpu_secs(&prom.0.id().to_string()), Instant::now());
         tokio::time::sleep(Duration::from_secs(secs)).await;
-        let (p1, c1) = (prometheus_samples(&url).await, cpu_secs(prom.0.id()));
+        let (p1, c1) = (prometheus_samples(&url).await, cpu_secs(&prom.0.id().to_string()));
         let wall = t0.elapsed().as_secs_f64();
         let prom_rate = (p1 - p0) as f64 / wall;
         println!(
