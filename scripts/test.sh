@@ -21,6 +21,8 @@ command -v go >/dev/null 2>&1 || need+=(golang-go)
 command -v prometheus-alertmanager >/dev/null 2>&1 || need+=(prometheus-alertmanager)
 # A real node_exporter for the scrape tests.
 command -v prometheus-node-exporter >/dev/null 2>&1 || need+=(prometheus-node-exporter)
+# A real ZooKeeper for serverset discovery (the tests start it on free ports).
+[ -f /usr/share/java/zookeeper.jar ] || need+=(zookeeper)
 # Prometheus 2.42, remote-writing to Sundial in the tests.
 command -v prometheus >/dev/null 2>&1 || need+=(prometheus)
 if [ ${#need[@]} -gt 0 ]; then

@@ -10,6 +10,7 @@
 
 pub mod exposition;
 pub mod relabel;
+pub mod serverset;
 
 use std::collections::BTreeMap;
 use std::io::Read;
@@ -52,6 +53,7 @@ pub struct ScrapeConfig {
     pub static_configs: Vec<StaticConfig>,
     pub file_sd_configs: Vec<FileSdConfig>,
     pub http_sd_configs: Vec<HttpSdConfig>,
+    pub serverset_sd_configs: Vec<serverset::ServersetSdConfig>,
     pub relabel_configs: Vec<RelabelConfig>,
     pub metric_relabel_configs: Vec<RelabelConfig>,
 }
@@ -93,6 +95,7 @@ impl Default for ScrapeConfig {
             static_configs: Vec::new(),
             file_sd_configs: Vec::new(),
             http_sd_configs: Vec::new(),
+            serverset_sd_configs: Vec::new(),
             relabel_configs: Vec::new(),
             metric_relabel_configs: Vec::new(),
         }
@@ -166,6 +169,17 @@ impl Job {
                 config.scheme
             )));
         }
+        for sd in &config.serverset_sd_configs {
+            if sd.servers.is_empty() || sd.paths.is_empty() {
+                return Err(fail("serverset_sd_configs need servers and paths".into()));
+            }
+            if let Some(p) = sd.paths.iter().find(|p| !p.starts_with('/')) {
+                return Err(fail(format!("serverset path {p:?} must start with /")));
+            }
+            if let Some(t) = &sd.timeout {
+                duration(t, "timeout").map_err(fail)?;
+            }
+        }
         let compile = |list: &[RelabelConfig]| -> Result<Vec<Relabel>, String> {
             list.iter().cloned().map(Relabel::new).collect()
         };
@@ -209,6 +223,12 @@ impl Job {
         for sd in &self.config.http_sd_configs {
             if let Some(list) = http.get(&sd.url) {
                 groups.extend(list.iter().map(|g| (g.clone(), Some(sd.url.clone()))));
+            }
+        }
+        for sd in &self.config.serverset_sd_configs {
+            if let Some(list) = http.get(&sd.key()) {
+                // The members carry their own `__meta_serverset_*` labels.
+                groups.extend(list.iter().map(|g| (g.clone(), None)));
             }
         }
         let mut out = Vec::new();
@@ -262,7 +282,8 @@ impl Job {
     }
 }
 
-/// Target lists fetched from http_sd URLs, by URL.
+/// Target lists found by discovery: http_sd answers by URL, serverset members by
+/// [`serverset::ServersetSdConfig::key`].
 pub type HttpGroups = std::collections::HashMap<String, Vec<StaticConfig>>;
 
 /// The http_sd URLs of `jobs` with their refresh intervals.
@@ -395,8 +416,10 @@ pub struct Scraper {
     /// The running target tasks, by job settings and target: each stops when its token
     /// is cancelled (target gone, job changed, shutdown).
     running: parking_lot::Mutex<std::collections::HashMap<String, CancellationToken>>,
-    /// The last good answer of each http_sd URL.
+    /// The last good answer of each http_sd URL, and the serverset members.
     http_sd: parking_lot::Mutex<HttpGroups>,
+    /// A serverset watcher published a change not yet applied.
+    discovered: std::sync::atomic::AtomicBool,
 }
 
 /// Where a new configuration comes from on SIGHUP or when the file changes.
@@ -410,6 +433,7 @@ impl Scraper {
             client: reqwest::Client::new(),
             running: Default::default(),
             http_sd: Default::default(),
+            discovered: Default::default(),
         }
     }
 
@@ -458,6 +482,8 @@ impl Scraper {
         tokio::spawn(async move {
             let mut jobs = jobs;
             let mut fetched: std::collections::HashMap<String, Instant> = Default::default();
+            let mut watchers = Default::default();
+            scraper.sync_serversets(&jobs, &mut watchers, &shutdown);
             let mut seen = sd_fingerprint(&jobs);
             let config_mtime =
                 |path: &std::path::Path| std::fs::metadata(path).and_then(|m| m.modified()).ok();
@@ -489,6 +515,7 @@ impl Scraper {
                             Ok(new) => {
                                 tracing::info!(jobs = new.len(), "scrape configuration reloaded");
                                 jobs = new;
+                                scraper.sync_serversets(&jobs, &mut watchers, &shutdown);
                                 changed = true;
                             }
                             Err(e) => {
@@ -515,6 +542,12 @@ impl Scraper {
                         }
                     }
                 }
+                if scraper
+                    .discovered
+                    .swap(false, std::sync::atomic::Ordering::AcqRel)
+                {
+                    changed = true;
+                }
                 let now = sd_fingerprint(&jobs);
                 if changed || now != seen {
                     seen = now;
@@ -522,6 +555,47 @@ impl Scraper {
                 }
             }
         });
+    }
+
+    /// Runs one ZooKeeper watcher per `serverset_sd_configs` entry of `jobs`: new entries
+    /// start, entries gone from the configuration stop and their targets go.
+    fn sync_serversets(
+        self: &Arc<Self>,
+        jobs: &[Job],
+        watchers: &mut std::collections::HashMap<String, CancellationToken>,
+        shutdown: &CancellationToken,
+    ) {
+        let wanted: std::collections::HashMap<String, serverset::ServersetSdConfig> = jobs
+            .iter()
+            .flat_map(|j| j.config.serverset_sd_configs.iter())
+            .map(|sd| (sd.key(), sd.clone()))
+            .collect();
+        watchers.retain(|key, token| {
+            let keep = wanted.contains_key(key);
+            if !keep {
+                token.cancel();
+                self.http_sd.lock().remove(key);
+            }
+            keep
+        });
+        for (key, sd) in wanted {
+            if watchers.contains_key(&key) {
+                continue;
+            }
+            let token = shutdown.child_token();
+            watchers.insert(key.clone(), token.clone());
+            let scraper = self.clone();
+            tokio::spawn(async move {
+                let publish = |groups: Vec<StaticConfig>| {
+                    tracing::info!(members = groups.len(), "serverset members changed");
+                    scraper.http_sd.lock().insert(key.clone(), groups);
+                    scraper
+                        .discovered
+                        .store(true, std::sync::atomic::Ordering::Release);
+                };
+                serverset::watch(sd, publish, token).await
+            });
+        }
     }
 
     /// One http_sd answer: a JSON list of `{targets, labels}`.

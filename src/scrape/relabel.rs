@@ -82,6 +82,20 @@ impl Relabel {
     }
 }
 
+/// A label name with every character outside `[a-zA-Z0-9_]` replaced by `_`, as
+/// Prometheus' service discoveries build `__meta_*` names from free text.
+pub fn sanitize_label_name(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
 /// Runs `steps` over `labels`; `None` if a step drops the whole set.
 pub fn apply(steps: &[Relabel], mut labels: Labels) -> Option<Labels> {
     for step in steps {

@@ -463,3 +463,169 @@ async fn http_sd_targets() {
     )
     .await;
 }
+
+/// A real ZooKeeper (Debian's `zookeeper`), standalone on a free port.
+struct ZooKeeper {
+    child: Child,
+    port: u16,
+}
+
+impl Drop for ZooKeeper {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl ZooKeeper {
+    fn start(data: &std::path::Path) -> ZooKeeper {
+        Self::start_on(data, free_port())
+    }
+
+    fn start_on(data: &std::path::Path, port: u16) -> ZooKeeper {
+        let child = Command::new("java")
+            .args([
+                "-Dzookeeper.admin.enableServer=false",
+                "-cp",
+                "/etc/zookeeper/conf:/usr/share/java/zookeeper.jar",
+                "org.apache.zookeeper.server.ZooKeeperServerMain",
+                &port.to_string(),
+                data.to_str().unwrap(),
+            ])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("run ZooKeeper (scripts/test.sh installs Debian's zookeeper)");
+        let zk = ZooKeeper { child, port };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while zk.cli(&["ls", "/"]).is_err() {
+            assert!(Instant::now() < deadline, "ZooKeeper did not start");
+            std::thread::sleep(Duration::from_millis(300));
+        }
+        zk
+    }
+
+    /// Runs one command with ZooKeeper's own shell, `zkCli.sh`.
+    fn cli(&self, args: &[&str]) -> Result<String, String> {
+        let out = Command::new("/usr/share/zookeeper/bin/zkCli.sh")
+            .args(["-server", &format!("127.0.0.1:{}", self.port)])
+            .args(args)
+            .output()
+            .map_err(|e| e.to_string())?;
+        let text = String::from_utf8_lossy(&out.stdout).to_string()
+            + &String::from_utf8_lossy(&out.stderr);
+        if !out.status.success() || text.contains("Exception") || text.contains("CONNECTING") {
+            return Err(text);
+        }
+        Ok(text)
+    }
+
+    fn create(&self, path: &str, data: &str) -> String {
+        let text = self
+            .cli(&["create", path, data])
+            .unwrap_or_else(|e| panic!("zkCli create {path}: {e}"));
+        text.lines()
+            .find_map(|l| l.strip_prefix("Created "))
+            .unwrap_or_else(|| panic!("zkCli create {path}: {text}"))
+            .trim()
+            .to_string()
+    }
+}
+
+fn member(port: u16, status: &str, shard: u32) -> String {
+    format!(
+        r#"{{"serviceEndpoint":{{"host":"127.0.0.1","port":{port}}},"additionalEndpoints":{{"admin":{{"host":"127.0.0.1","port":{port}}}}},"status":"{status}","shard":{shard}}}"#
+    )
+}
+
+/// serverset_sd_configs: members registered in a real ZooKeeper become targets, with
+/// their `__meta_serverset_*` labels for relabeling; a new member is picked up and a
+/// deleted one stops being scraped, through ZooKeeper's watches; a ZooKeeper restart is
+/// survived.
+#[tokio::test]
+async fn serverset_targets_from_zookeeper() {
+    let dir = tempfile::tempdir().unwrap();
+    let zk_data = dir.path().join("zk");
+    let zk = ZooKeeper::start(&zk_data);
+    let (one, two, three) = (
+        exposition_server("zk-one").await,
+        exposition_server("zk-two").await,
+        exposition_server("zk-three").await,
+    );
+    zk.create("/aurora", "");
+    zk.create("/aurora/prod", "");
+    let first = zk.create("/aurora/prod/member_0000000001", &member(one, "ALIVE", 1));
+    zk.create("/aurora/prod/member_0000000002", &member(two, "DEAD", 2));
+    let config = dir.path().join("sundial.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[scrape_configs]]\njob_name = \"aurora\"\nscrape_interval = \"1s\"\n\
+             [[scrape_configs.serverset_sd_configs]]\nservers = [\"127.0.0.1:{}\"]\npaths = [\"/aurora/prod\"]\ntimeout = \"6s\"\n\
+             [[scrape_configs.relabel_configs]]\nsource_labels = [\"__meta_serverset_status\"]\nregex = \"ALIVE\"\naction = \"keep\"\n\
+             [[scrape_configs.relabel_configs]]\nsource_labels = [\"__meta_serverset_shard\"]\ntarget_label = \"shard\"\n\
+             [[scrape_configs.relabel_configs]]\nsource_labels = [\"__meta_serverset_endpoint_port_admin\"]\ntarget_label = \"admin_port\"\n",
+            zk.port
+        ),
+    )
+    .unwrap();
+    let server = TestServer::start(
+        &dir.path().join("data"),
+        &["--config", config.to_str().unwrap()],
+    );
+    let pg = server.pg("sundial").await;
+    eventually(
+        &pg,
+        &format!(
+            "SELECT count(*) FROM probe_value WHERE job = 'aurora' AND instance = '127.0.0.1:{one}' \
+             AND shard = '1' AND admin_port = '{one}' AND src = 'zk-one'"
+        ),
+        |v| v != "0",
+    )
+    .await;
+
+    // A member that joins is scraped; the DEAD one never is.
+    zk.create("/aurora/prod/member_0000000003", &member(three, "ALIVE", 3));
+    eventually(
+        &pg,
+        "SELECT count(*) FROM probe_value WHERE src = 'zk-three' AND shard = '3'",
+        |v| v != "0",
+    )
+    .await;
+    assert_eq!(
+        count(&pg, "SELECT count(*) FROM probe_value WHERE src = 'zk-two'").await,
+        0
+    );
+
+    // A member that leaves is no longer scraped.
+    zk.cli(&["delete", &first]).unwrap();
+    let gone = "SELECT count(*) FROM probe_value WHERE src = 'zk-one'";
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let before = count(&pg, gone).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        count(&pg, gone).await,
+        before,
+        "a deleted member is still scraped"
+    );
+
+    // ZooKeeper restarts on the same port: the targets stay meanwhile, and a member
+    // registered after the restart is found once the watcher reconnects.
+    let port = zk.port;
+    drop(zk);
+    let scraped = "SELECT count(*) FROM probe_value WHERE src = 'zk-three'";
+    let during = count(&pg, scraped).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(
+        count(&pg, scraped).await > during,
+        "targets kept while ZooKeeper is down"
+    );
+    let zk = ZooKeeper::start_on(&zk_data, port);
+    zk.create("/aurora/prod/member_0000000004", &member(two, "ALIVE", 4));
+    eventually(
+        &pg,
+        "SELECT count(*) FROM probe_value WHERE src = 'zk-two' AND shard = '4'",
+        |v| v != "0",
+    )
+    .await;
+}
