@@ -22,7 +22,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::clock::Clock;
 use crate::query::statements::parse_duration;
-use crate::storage::{Engine, Point, Value, WriteOptions};
+use crate::storage::{self, Engine, PreparedSeries, TableSamples};
 use relabel::{Labels, Relabel, RelabelConfig};
 
 /// Scraped bodies larger than this fail the scrape.
@@ -408,6 +408,95 @@ pub struct Report {
     pub error: Option<String>,
 }
 
+/// The tables of the series every scrape writes for its target.
+const REPORT_TABLES: [&str; 4] = [
+    "up",
+    "scrape_duration_seconds",
+    "scrape_samples_scraped",
+    "scrape_samples_post_metric_relabeling",
+];
+
+/// What a target's earlier scrapes learned about each series text it exposes (as
+/// Prometheus' scrape cache does): the table and prepared series it is stored as after
+/// relabeling, or that relabeling drops it. Kept by the target's task; its answers hold
+/// because a task's job and target never change.
+#[derive(Default)]
+struct ScrapeCache {
+    series: std::collections::HashMap<Box<[u8]>, CacheEntry, foldhash::fast::RandomState>,
+    /// Table names, shared by the entries.
+    tables: std::collections::HashMap<String, Arc<str>>,
+    report: Option<[Arc<PreparedSeries>; 4]>,
+    scrape_no: u64,
+}
+
+struct CacheEntry {
+    dest: Dest,
+    /// The last scrape that exposed it.
+    seen: u64,
+}
+
+enum Dest {
+    Store(Arc<str>, Arc<PreparedSeries>),
+    Dropped,
+    Invalid(storage::SchemaError),
+}
+
+impl ScrapeCache {
+    fn table(&mut self, name: &str) -> Arc<str> {
+        if let Some(t) = self.tables.get(name) {
+            return t.clone();
+        }
+        let t: Arc<str> = name.into();
+        self.tables.insert(name.to_string(), t.clone());
+        t
+    }
+
+    /// The series of `up` and the other per-target tables (one each, so each keeps
+    /// its own series id).
+    fn report_series(&mut self, labels: &Labels) -> [Arc<PreparedSeries>; 4] {
+        self.report
+            .get_or_insert_with(|| {
+                let tags: Vec<(String, String)> =
+                    labels.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+                std::array::from_fn(|_| {
+                    Arc::new(PreparedSeries::new(tags.clone()).unwrap_or_else(|_| {
+                        // Target labels with NUL or `time`: the report goes untagged.
+                        PreparedSeries::new(Vec::new()).expect("no tags")
+                    }))
+                })
+            })
+            .clone()
+    }
+}
+
+/// One scrape's samples, grouped by table in order of first appearance.
+#[derive(Default)]
+struct Batch {
+    tables: Vec<TableSamples>,
+    /// Table (by its shared name's address) → index in `tables`.
+    index: std::collections::HashMap<usize, usize>,
+    len: usize,
+}
+
+impl Batch {
+    fn push(&mut self, table: &Arc<str>, series: Arc<PreparedSeries>, time: i64, value: f64) {
+        let key = Arc::as_ptr(table) as *const u8 as usize;
+        let i = match self.tables.last() {
+            Some(last) if Arc::ptr_eq(&last.table, table) => self.tables.len() - 1,
+            _ => *self.index.entry(key).or_insert_with(|| {
+                self.tables.push(TableSamples {
+                    table: table.clone(),
+                    field: "value".into(),
+                    samples: Vec::new(),
+                });
+                self.tables.len() - 1
+            }),
+        };
+        self.tables[i].samples.push((series, time, value));
+        self.len += 1;
+    }
+}
+
 /// Runs the scrape jobs.
 pub struct Scraper {
     engine: Arc<Engine>,
@@ -618,13 +707,15 @@ impl Scraper {
         // Spread targets over the interval, stably per target.
         let offset = crate::clock::offset(&target.url, every);
         let mut next = crate::clock::next_after(self.clock.now_nanos(), every, offset);
+        // The job and target never change for this task, so neither do the cache's answers.
+        let mut cache = ScrapeCache::default();
         loop {
             let wait = Duration::from_nanos((next - self.clock.now_nanos()).max(0) as u64);
             tokio::select! {
                 _ = tokio::time::sleep(wait) => {}
                 _ = shutdown.cancelled() => return,
             }
-            let report = self.scrape(&job, &target).await;
+            let report = self.scrape_cached(&job, &target, &mut cache).await;
             if let Some(e) = &report.error {
                 tracing::debug!(job = %job.config.job_name, url = %target.url, error = %e, "scrape failed");
             }
@@ -634,6 +725,12 @@ impl Scraper {
 
     /// Scrapes `target` once and stores the samples and the scrape's own series.
     pub async fn scrape(&self, job: &Job, target: &Target) -> Report {
+        self.scrape_cached(job, target, &mut ScrapeCache::default())
+            .await
+    }
+
+    /// One scrape of `target`, with the cache its earlier scrapes filled.
+    async fn scrape_cached(&self, job: &Job, target: &Target, cache: &mut ScrapeCache) -> Report {
         let start_ns = self.clock.now_nanos();
         // Prometheus stores scrape times in milliseconds.
         let now_ns = start_ns - start_ns.rem_euclid(1_000_000);
@@ -648,59 +745,62 @@ impl Scraper {
             post_relabel: 0,
             error: None,
         };
-        let mut points = Vec::new();
+        cache.scrape_no += 1;
+        let mut batch = Batch::default();
+        let mut invalid: Option<(usize, storage::SchemaError)> = None;
         match outcome.and_then(|(body, format)| {
-            exposition::parse(&body, format).map_err(|e| format!("parsing the scrape: {e}"))
+            self.samples(
+                job,
+                target,
+                cache,
+                &body,
+                format,
+                now_ns,
+                &mut batch,
+                &mut invalid,
+            )
+            .map_err(|e| format!("parsing the scrape: {e}"))
         }) {
-            Ok(samples) => {
-                report.scraped = samples.len();
-                let rows = self.rows(job, target, samples, now_ns);
-                report.post_relabel = rows.len();
-                if job.config.sample_limit > 0 && rows.len() > job.config.sample_limit {
+            Ok(scraped) => {
+                report.scraped = scraped;
+                report.post_relabel = batch.len;
+                if job.config.sample_limit > 0 && batch.len > job.config.sample_limit {
                     report.error = Some(format!(
                         "sample_limit exceeded: {} > {}",
-                        rows.len(),
-                        job.config.sample_limit
+                        batch.len, job.config.sample_limit
                     ));
+                    batch = Batch::default();
                 } else {
                     report.up = true;
-                    points = rows;
                 }
             }
-            Err(e) => report.error = Some(e),
+            Err(e) => {
+                report.error = Some(e);
+                batch = Batch::default();
+            }
+        }
+        // Series the target stopped exposing leave the cache after a scrape without them.
+        if cache.series.len() > report.scraped {
+            let no = cache.scrape_no;
+            cache.series.retain(|_, e| e.seen + 1 >= no);
         }
         report.duration = started.elapsed();
-        let tags: Vec<(String, String)> = target
-            .labels
-            .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
-            .collect();
-        for (table, value) in [
-            ("up", if report.up { 1.0 } else { 0.0 }),
-            ("scrape_duration_seconds", report.duration.as_secs_f64()),
-            ("scrape_samples_scraped", report.scraped as f64),
-            (
-                "scrape_samples_post_metric_relabeling",
-                report.post_relabel as f64,
-            ),
-        ] {
-            points.push(Point {
-                table: table.into(),
-                tags: tags.clone(),
-                fields: vec![("value".into(), Value::Float(value))],
-                time: now_ns,
-            });
+        let report_series = cache.report_series(&target.labels);
+        for (i, value) in [
+            if report.up { 1.0 } else { 0.0 },
+            report.duration.as_secs_f64(),
+            report.scraped as f64,
+            report.post_relabel as f64,
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let table = cache.table(REPORT_TABLES[i]);
+            batch.push(&table, report_series[i].clone(), now_ns, value);
         }
         let written = self
             .engine
-            .write(
-                &job.config.database,
-                points,
-                WriteOptions {
-                    accept_partial: true,
-                    sync: true,
-                },
-            )
+            .write_samples(&job.config.database, batch.tables, true)
             .await;
         let m = &crate::metrics::METRICS;
         m.scrapes.add(&job.config.job_name, 1);
@@ -711,11 +811,14 @@ impl Scraper {
             m.rows_ingested.add("scrape", outcome.stored as u64);
         }
         match written {
-            Ok(outcome) if !outcome.rejected.is_empty() => {
-                let (_, first) = &outcome.rejected[0];
+            Ok(outcome) if !outcome.rejected.is_empty() || invalid.is_some() => {
+                let (n, first) = match invalid {
+                    Some((n, e)) => (n + outcome.rejected.len(), e),
+                    None => (outcome.rejected.len(), outcome.rejected[0].1.clone()),
+                };
                 tracing::warn!(
                     job = %job.config.job_name,
-                    rejected = outcome.rejected.len(),
+                    rejected = n,
                     first = %first,
                     "scraped samples rejected by storage"
                 );
@@ -729,51 +832,90 @@ impl Scraper {
         report
     }
 
-    /// Samples → rows: metric relabeling, then the target's labels (honor_labels decides
-    /// conflicts).
-    fn rows(
+    /// Parses a body into `batch`, through the cache: a series text seen before costs a
+    /// hash lookup; a new one is parsed, relabeled and prepared once. Returns the number
+    /// of samples scraped; series that cannot be stored are counted in `invalid`.
+    #[allow(clippy::too_many_arguments)]
+    fn samples(
         &self,
         job: &Job,
         target: &Target,
-        samples: Vec<exposition::Sample>,
+        cache: &mut ScrapeCache,
+        body: &[u8],
+        format: exposition::Format,
         now_ns: i64,
-    ) -> Vec<Point> {
-        let mut out = Vec::with_capacity(samples.len());
-        for s in samples {
-            let mut labels: Labels = s.labels.into_iter().collect();
-            for (k, v) in &target.labels {
-                match labels.get(k) {
-                    Some(_) if job.config.honor_labels => {}
-                    Some(existing) => {
-                        let existing = existing.clone();
-                        labels.insert(format!("exported_{k}"), existing);
-                        labels.insert(k.clone(), v.clone());
-                    }
-                    None => {
-                        labels.insert(k.clone(), v.clone());
-                    }
+        batch: &mut Batch,
+        invalid: &mut Option<(usize, storage::SchemaError)>,
+    ) -> Result<usize, exposition::ParseError> {
+        let mut scraped = 0;
+        let no = cache.scrape_no;
+        exposition::for_each_sample(body, format, |raw| {
+            scraped += 1;
+            let entry = match cache.series.get_mut(raw.series()) {
+                Some(e) => e,
+                None => {
+                    let (name, labels) = raw.parse_series()?;
+                    let dest = match self.series_for(job, target, name, labels) {
+                        None => Dest::Dropped,
+                        Some((table, tags)) => match storage::PreparedSeries::new(tags) {
+                            Ok(series) => Dest::Store(cache.table(&table), Arc::new(series)),
+                            Err(e) => Dest::Invalid(e),
+                        },
+                    };
+                    cache
+                        .series
+                        .entry(raw.series().into())
+                        .or_insert(CacheEntry { dest, seen: no })
+                }
+            };
+            entry.seen = no;
+            match &entry.dest {
+                Dest::Store(table, series) => {
+                    let time = match raw.timestamp_ms {
+                        Some(ms) if job.config.honor_timestamps => ms.saturating_mul(1_000_000),
+                        _ => now_ns,
+                    };
+                    batch.push(table, series.clone(), time, raw.value);
+                }
+                Dest::Dropped => {}
+                Dest::Invalid(e) => {
+                    let (n, _) = invalid.get_or_insert_with(|| (0, e.clone()));
+                    *n += 1;
                 }
             }
-            labels.insert("__name__".into(), s.name);
-            let Some(mut labels) = relabel::apply(&job.metric_relabel, labels) else {
-                continue;
-            };
-            let Some(table) = labels.remove("__name__") else {
-                continue;
-            };
-            labels.retain(|k, v| !k.starts_with("__") && !v.is_empty());
-            let time = match s.timestamp_ms {
-                Some(ms) if job.config.honor_timestamps => ms.saturating_mul(1_000_000),
-                _ => now_ns,
-            };
-            out.push(Point {
-                table,
-                tags: labels.into_iter().collect(),
-                fields: vec![("value".into(), Value::Float(s.value))],
-                time,
-            });
+            Ok(())
+        })?;
+        Ok(scraped)
+    }
+
+    /// A scraped series → its table and tags: the target's labels added (honor_labels
+    /// decides conflicts), then metric relabeling; `None` if relabeling drops it.
+    fn series_for(
+        &self,
+        job: &Job,
+        target: &Target,
+        name: String,
+        labels: Vec<(String, String)>,
+    ) -> Option<(String, Vec<(String, String)>)> {
+        let mut labels: Labels = labels.into_iter().collect();
+        for (k, v) in &target.labels {
+            match labels.get(k) {
+                Some(_) if job.config.honor_labels => {}
+                Some(existing) => {
+                    let existing = existing.clone();
+                    labels.insert(format!("exported_{k}"), existing);
+                    labels.insert(k.clone(), v.clone());
+                }
+                None => {
+                    labels.insert(k.clone(), v.clone());
+                }
+            }
         }
-        out
+        labels.insert("__name__".into(), name);
+        let mut labels = relabel::apply(&job.metric_relabel, labels)?;
+        let table = labels.remove("__name__")?;
+        labels.retain(|k, v| !k.starts_with("__") && !v.is_empty());
+        Some((table, labels.into_iter().collect()))
     }
 
     /// GETs the target: its body (gunzipped) and format.

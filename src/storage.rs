@@ -45,7 +45,9 @@ use crate::clock::{Clock, SystemClock};
 
 pub use buffer::TimeRange;
 pub use index::TagPredicate;
-pub use schema::{FieldType, PackedKey, Point, SchemaError, SeriesKey, TableSchema, Value};
+pub use schema::{
+    FieldType, PackedKey, Point, PreparedSeries, SchemaError, SeriesKey, TableSchema, Value,
+};
 pub use table::{ScanOutput, ScanRequest, Table};
 
 /// Errors of the storage engine.
@@ -133,6 +135,17 @@ pub struct WriteOutcome {
     pub rejected: Vec<(usize, SchemaError)>,
 }
 
+/// Samples for one float field of one table, from prepared series: the fast path for
+/// writers that send the same series again and again (scrapes), see
+/// [`Engine::write_samples`].
+#[derive(Debug, Clone)]
+pub struct TableSamples {
+    pub table: Arc<str>,
+    pub field: Arc<str>,
+    /// (series, time in ns, value).
+    pub samples: Vec<(Arc<schema::PreparedSeries>, i64, f64)>,
+}
+
 /// A database: a set of tables.
 #[derive(Debug)]
 pub struct Database {
@@ -189,6 +202,12 @@ enum Command {
         db: String,
         points: Vec<Point>,
         opts: WriteOptions,
+        reply: tokio::sync::oneshot::Sender<Result<WriteOutcome>>,
+    },
+    Samples {
+        db: String,
+        tables: Vec<TableSamples>,
+        sync: bool,
         reply: tokio::sync::oneshot::Sender<Result<WriteOutcome>>,
     },
     Rotate {
@@ -332,6 +351,29 @@ impl Engine {
             db: db.to_string(),
             points,
             opts,
+            reply,
+        })
+        .map_err(|_| Error::Closed)?;
+        rx.await.map_err(|_| Error::Closed)?
+    }
+
+    /// Writes float samples of prepared series, with the durability of [`Engine::write`]
+    /// (`sync`: answered after the WAL fsync) and partial acceptance: samples that do not
+    /// fit their table's schema are rejected (index counted across `tables` in order),
+    /// the rest stored. Cheaper per sample than points: tags are sorted, checked and
+    /// encoded once per series, and the series id is cached in the series.
+    pub async fn write_samples(
+        &self,
+        db: &str,
+        tables: Vec<TableSamples>,
+        sync: bool,
+    ) -> Result<WriteOutcome> {
+        let (reply, rx) = tokio::sync::oneshot::channel();
+        let tx = self.tx.lock().clone().ok_or(Error::Closed)?;
+        tx.send(Command::Samples {
+            db: db.to_string(),
+            tables,
+            sync,
             reply,
         })
         .map_err(|_| Error::Closed)?;
@@ -593,6 +635,116 @@ impl Shared {
         }
     }
 
+    /// Checks samples against their tables' schemas and adds their field and tag columns
+    /// (creating tables), as [`Shared::check`] and [`Shared::reserve`] do for points.
+    /// Returns the accepted samples and the rejections.
+    fn check_samples(
+        &self,
+        db: &str,
+        tables: Vec<TableSamples>,
+    ) -> (Vec<TableSamples>, Vec<(usize, SchemaError)>) {
+        let database = self.database_or_create(db);
+        let mut accepted = Vec::with_capacity(tables.len());
+        let mut rejected = Vec::new();
+        let mut offset = 0;
+        for mut t in tables {
+            let base = offset;
+            offset += t.samples.len();
+            let table = database.table_or_create(&t.table);
+            let mut st = table.state.write();
+            let schema = &mut st.schema;
+            let field_error = if t.field.as_ref() == schema::TIME_COLUMN {
+                Some(SchemaError::ReservedName)
+            } else {
+                match schema.field_type(&t.field) {
+                    Some(FieldType::Float) => None,
+                    Some(have) => Some(SchemaError::FieldTypeConflict {
+                        name: t.field.to_string(),
+                        got: FieldType::Float,
+                        have,
+                    }),
+                    None if schema.has_tag(&t.field) => {
+                        Some(SchemaError::FieldIsTag(t.field.to_string()))
+                    }
+                    None => None,
+                }
+            };
+            if let Some(e) = field_error {
+                rejected.extend((base..offset).map(|i| (i, e.clone())));
+                continue;
+            }
+            schema.add_field(&t.field, FieldType::Float);
+            // Series of one metric mostly share their tag keys: check each run once.
+            let mut last_keys: Option<&schema::SeriesKey> = None;
+            let mut last_error: Option<SchemaError> = None;
+            let mut keep = Vec::with_capacity(t.samples.len());
+            for (i, sample) in t.samples.iter().enumerate() {
+                let key = sample.0.tags();
+                let same = last_keys.is_some_and(|last| {
+                    last.len() == key.len() && last.iter().zip(key).all(|(a, b)| a.0 == b.0)
+                });
+                if !same {
+                    last_error = key.iter().find_map(|(k, _)| {
+                        if **k == *t.field {
+                            Some(SchemaError::TagAndField(k.clone()))
+                        } else if schema.field_id(k).is_some() {
+                            Some(SchemaError::TagIsField(k.clone()))
+                        } else {
+                            None
+                        }
+                    });
+                    if last_error.is_none() {
+                        for (k, _) in key {
+                            schema.add_tag(k);
+                        }
+                    }
+                    last_keys = Some(key);
+                }
+                match &last_error {
+                    Some(e) => rejected.push((base + i, e.clone())),
+                    None => keep.push(i),
+                }
+            }
+            drop(st);
+            if keep.len() < t.samples.len() {
+                let mut keep = keep.into_iter().peekable();
+                let mut i = 0;
+                t.samples.retain(|_| {
+                    let k = keep.peek() == Some(&i);
+                    if k {
+                        keep.next();
+                    }
+                    i += 1;
+                    k
+                });
+            }
+            if !t.samples.is_empty() {
+                accepted.push(t);
+            }
+        }
+        (accepted, rejected)
+    }
+
+    /// Applies checked samples to the buffers.
+    fn apply_samples(&self, db: &str, tables: &[TableSamples]) -> usize {
+        let database = self.database_or_create(db);
+        let grown: usize = tables
+            .iter()
+            .map(|t| database.table_or_create(&t.table).apply_samples(t))
+            .sum();
+        self.note_growth(grown);
+        tables.iter().map(|t| t.samples.len()).sum()
+    }
+
+    fn note_growth(&self, grown: usize) {
+        let total = self.buffered_bytes.fetch_add(grown, Ordering::Relaxed) + grown;
+        if total >= self.config.flush_threshold_bytes
+            && let Some(tx) = self.flush_tx.lock().as_ref()
+        {
+            let _ = tx.send(true);
+        }
+    }
+
     /// Applies checked points to the buffers.
     fn apply(&self, db: &str, points: &[&Point]) {
         if points.is_empty() {
@@ -603,12 +755,7 @@ impl Shared {
             .chunk_by(|a, b| a.table == b.table)
             .map(|run| database.table_or_create(&run[0].table).apply(run))
             .sum();
-        let total = self.buffered_bytes.fetch_add(grown, Ordering::Relaxed) + grown;
-        if total >= self.config.flush_threshold_bytes
-            && let Some(tx) = self.flush_tx.lock().as_ref()
-        {
-            let _ = tx.send(true);
-        }
+        self.note_growth(grown);
     }
 
     fn all_tables(&self) -> Vec<Arc<Table>> {
@@ -621,10 +768,15 @@ impl Shared {
 
 struct PendingWrite {
     db: String,
-    points: Vec<Point>,
-    accepted: Vec<usize>,
+    data: PendingData,
     rejected: Vec<(usize, SchemaError)>,
     reply: tokio::sync::oneshot::Sender<Result<WriteOutcome>>,
+}
+
+enum PendingData {
+    /// The points and the indexes of those accepted.
+    Points(Vec<Point>, Vec<usize>),
+    Samples(Vec<TableSamples>),
 }
 
 fn wal_loop(shared: Arc<Shared>, mut writer: wal::WalWriter, rx: mpsc::Receiver<Command>) {
@@ -664,8 +816,25 @@ fn wal_loop(shared: Arc<Shared>, mut writer: wal::WalWriter, rx: mpsc::Receiver<
                     drop(refs);
                     group.push(PendingWrite {
                         db,
-                        points,
-                        accepted: accepted_idx,
+                        data: PendingData::Points(points, accepted_idx),
+                        rejected,
+                        reply,
+                    });
+                }
+                Command::Samples {
+                    db,
+                    tables,
+                    sync: wait,
+                    reply,
+                } => {
+                    let (accepted, rejected) = shared.check_samples(&db, tables);
+                    if !accepted.is_empty() {
+                        writer.append(&wal::encode_samples(&db, &accepted));
+                        sync |= wait;
+                    }
+                    group.push(PendingWrite {
+                        db,
+                        data: PendingData::Samples(accepted),
                         rejected,
                         reply,
                     });
@@ -698,10 +867,16 @@ fn commit_group(
     for w in group {
         match &result {
             Ok(()) => {
-                let pts: Vec<&Point> = w.accepted.iter().map(|i| &w.points[*i]).collect();
-                shared.apply(&w.db, &pts);
+                let stored = match &w.data {
+                    PendingData::Points(points, accepted) => {
+                        let pts: Vec<&Point> = accepted.iter().map(|i| &points[*i]).collect();
+                        shared.apply(&w.db, &pts);
+                        pts.len()
+                    }
+                    PendingData::Samples(tables) => shared.apply_samples(&w.db, tables),
+                };
                 let _ = w.reply.send(Ok(WriteOutcome {
-                    stored: pts.len(),
+                    stored,
                     rejected: w.rejected,
                 }));
             }

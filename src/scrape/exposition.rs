@@ -186,6 +186,24 @@ impl<'a> Line<'a> {
         }
     }
 
+    /// Skips `{…}` without checking its content: up to the first `}` outside quotes.
+    fn skip_label_set(&mut self) -> Result<(), ParseError> {
+        let start = self.pos;
+        let mut quoted = false;
+        while let Some(c) = self.peek() {
+            self.pos += 1;
+            match c {
+                b'\\' if quoted => self.pos += 1,
+                b'"' => quoted = !quoted,
+                b'}' if !quoted => return Ok(()),
+                _ => {}
+            }
+        }
+        self.pos = start;
+        // Let the full parser say exactly what is wrong.
+        self.labels().map(|_| ())
+    }
+
     /// The next blank-delimited token.
     fn token(&mut self) -> &'a str {
         let start = self.pos;
@@ -216,8 +234,65 @@ fn float(text: &str) -> Option<f64> {
 /// Parses a whole body.
 pub fn parse(body: &[u8], format: Format) -> Result<Vec<Sample>, ParseError> {
     let mut samples = Vec::new();
+    for_each_sample(body, format, |raw| {
+        let (name, labels) = raw.parse_series()?;
+        samples.push(Sample {
+            name,
+            labels,
+            value: raw.value,
+            timestamp_ms: raw.timestamp_ms,
+        });
+        Ok(())
+    })?;
+    Ok(samples)
+}
+
+/// One sample line with its metric name and label set not yet parsed: the text
+/// `name{…}` is the key of a scrape cache, parsed ([`RawSample::parse_series`]) only the
+/// first time a target exposes it.
+pub struct RawSample<'a> {
+    line: &'a [u8],
+    line_no: usize,
+    /// `line[series.0..series.1]` is the name and label set as written.
+    series: (usize, usize),
+    pub value: f64,
+    /// Milliseconds since the epoch, if the sample has a timestamp.
+    pub timestamp_ms: Option<i64>,
+}
+
+impl<'a> RawSample<'a> {
+    /// The metric name and label set as written (`name{…}`).
+    pub fn series(&self) -> &'a [u8] {
+        &self.line[self.series.0..self.series.1]
+    }
+
+    /// The metric name and labels, checked (names, quoting, escapes, duplicates).
+    pub fn parse_series(&self) -> Result<(String, Vec<(String, String)>), ParseError> {
+        let mut l = Line {
+            bytes: &self.line[..self.series.1],
+            pos: self.series.0,
+            line: self.line_no,
+        };
+        let name = l.name(true)?.to_string();
+        let labels = l.labels()?;
+        if l.peek().is_some() {
+            return Err(l.error("unexpected text after the label set"));
+        }
+        Ok((name, labels))
+    }
+}
+
+/// Checks a whole body line by line and calls `f` with each sample; stops at the first
+/// error, from the body or from `f`.
+pub fn for_each_sample<'a>(
+    body: &'a [u8],
+    format: Format,
+    mut f: impl FnMut(RawSample<'a>) -> Result<(), ParseError>,
+) -> Result<(), ParseError> {
     let mut eof = false;
+    let mut lines = 0;
     for (i, raw) in body.split(|&b| b == b'\n').enumerate() {
+        lines = i + 1;
         let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
         let mut l = Line {
             bytes: raw,
@@ -255,22 +330,26 @@ pub fn parse(body: &[u8], format: Format) -> Result<Vec<Sample>, ParseError> {
                     _ => return Err(l.error("unexpected comment")),
                 }
             }
-            Some(_) => samples.push(sample(&mut l, format)?),
+            Some(_) => f(sample(&mut l, format)?)?,
         }
     }
     if format == Format::OpenMetrics && !eof {
         return Err(ParseError {
-            line: body.split(|&b| b == b'\n').count(),
+            line: lines,
             column: 1,
             message: "OpenMetrics body does not end with # EOF".into(),
         });
     }
-    Ok(samples)
+    Ok(())
 }
 
-fn sample(l: &mut Line<'_>, format: Format) -> Result<Sample, ParseError> {
-    let name = l.name(true)?.to_string();
-    let labels = l.labels()?;
+fn sample<'a>(l: &mut Line<'a>, format: Format) -> Result<RawSample<'a>, ParseError> {
+    let start = l.pos;
+    l.name(true)?;
+    if l.peek() == Some(b'{') {
+        l.skip_label_set()?;
+    }
+    let series = (start, l.pos);
     if l.skip_blanks() == 0 {
         return Err(l.error("expected a space before the value"));
     }
@@ -317,9 +396,10 @@ fn sample(l: &mut Line<'_>, format: Format) -> Result<Sample, ParseError> {
     if l.peek().is_some() {
         return Err(l.error("unexpected text after the sample"));
     }
-    Ok(Sample {
-        name,
-        labels,
+    Ok(RawSample {
+        line: l.bytes,
+        line_no: l.line,
+        series,
         value,
         timestamp_ms,
     })

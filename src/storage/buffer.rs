@@ -83,6 +83,15 @@ impl SeriesBuffer {
 impl Buffer {
     /// Adds or merges one row.
     pub fn insert(&mut self, series: u32, time: i64, fields: Vec<(usize, Value)>) {
+        self.merge(series, time, fields);
+    }
+
+    /// Sets one field of a row, adding the row if new.
+    pub fn insert_one(&mut self, series: u32, time: i64, field: usize, value: Value) {
+        self.merge(series, time, std::iter::once((field, value)));
+    }
+
+    fn merge(&mut self, series: u32, time: i64, fields: impl IntoIterator<Item = (usize, Value)>) {
         if self.rows == 0 {
             self.min_time = time;
             self.max_time = time;

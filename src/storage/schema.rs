@@ -99,6 +99,60 @@ pub struct Point {
 /// The tag set of a series, sorted by tag key.
 pub type SeriesKey = Vec<(String, String)>;
 
+/// A series a writer sends again and again (a scrape target's cache keeps one per
+/// exposed series): its tags sorted and checked once, their WAL encoding, and the series
+/// id the table gave it, so a repeated write skips the registry lookup.
+#[derive(Debug)]
+pub struct PreparedSeries {
+    key: SeriesKey,
+    /// `ntags (key value)*` as the WAL writes tags.
+    pub(crate) wal: Box<[u8]>,
+    /// `table id << 32 | series id` of the last table it was written to.
+    cached: std::sync::atomic::AtomicU64,
+}
+
+impl PreparedSeries {
+    /// Sorts and checks the tags (no reserved `time`, no NUL).
+    pub fn new(mut tags: SeriesKey) -> Result<PreparedSeries, SchemaError> {
+        tags.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut wal = Vec::with_capacity(tags.iter().map(|(k, v)| k.len() + v.len() + 2).sum());
+        super::codec::put_uvarint(&mut wal, tags.len() as u64);
+        for (k, v) in &tags {
+            if k == TIME_COLUMN {
+                return Err(SchemaError::ReservedName);
+            }
+            if k.contains('\0') || v.contains('\0') {
+                return Err(SchemaError::NulInTag);
+            }
+            super::wal::put_str(&mut wal, k);
+            super::wal::put_str(&mut wal, v);
+        }
+        Ok(PreparedSeries {
+            key: tags,
+            wal: wal.into_boxed_slice(),
+            cached: std::sync::atomic::AtomicU64::new(u64::MAX),
+        })
+    }
+
+    /// The tags, sorted by key.
+    pub fn tags(&self) -> &SeriesKey {
+        &self.key
+    }
+
+    /// The series id in `registry` (of the table numbered `table_id`), registering it if new.
+    pub(crate) fn id_in(&self, table_id: u32, registry: &mut SeriesRegistry) -> u32 {
+        use std::sync::atomic::Ordering::Relaxed;
+        let cached = self.cached.load(Relaxed);
+        if cached >> 32 == u64::from(table_id) {
+            return cached as u32;
+        }
+        let (id, _) = registry.get_or_insert(&self.key);
+        self.cached
+            .store(u64::from(table_id) << 32 | u64::from(id), Relaxed);
+        id
+    }
+}
+
 /// The name of the time column every table has.
 pub const TIME_COLUMN: &str = "time";
 

@@ -12,7 +12,7 @@ use super::buffer::{Buffer, TimeRange};
 use super::index::TagPredicate;
 use super::meta::{ResolvedTombstone, apply_tombstones};
 use super::rows::{Column, Rows};
-use super::schema::{FieldType, PackedKey, Point, SeriesRegistry, TableSchema};
+use super::schema::{FieldType, PackedKey, Point, SeriesRegistry, TableSchema, Value};
 use super::segment::{self, NewSegment, Segment, SeriesRows};
 use super::{Result, Stats};
 
@@ -42,6 +42,9 @@ pub struct TableState {
 /// One table of one database.
 #[derive(Debug)]
 pub struct Table {
+    /// Unique in the process: a table dropped and created again gets a new one, so
+    /// series ids cached under the old one are not reused.
+    pub id: u32,
     pub name: String,
     pub dir: PathBuf,
     pub state: RwLock<TableState>,
@@ -85,7 +88,9 @@ pub fn parse_partition_dir(name: &str) -> Option<i64> {
 
 impl Table {
     pub fn new(name: &str, dir: PathBuf) -> Table {
+        static NEXT_ID: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
         Table {
+            id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             name: name.to_string(),
             dir,
             state: RwLock::new(TableState::default()),
@@ -116,6 +121,21 @@ impl Table {
                 })
                 .collect();
             st.active.insert(sid, p.time, fields);
+        }
+        st.active.bytes() - before
+    }
+
+    /// Adds prepared samples (already checked, their field and tags in the schema) to the
+    /// active buffer. Returns the growth of the buffer in bytes.
+    pub fn apply_samples(&self, samples: &super::TableSamples) -> usize {
+        let mut st = self.state.write();
+        let st = &mut *st;
+        let before = st.active.bytes();
+        let field = st.schema.add_field(&samples.field, FieldType::Float);
+        for (series, time, value) in &samples.samples {
+            let sid = series.id_in(self.id, &mut st.registry);
+            st.active
+                .insert_one(sid, *time, field, Value::Float(*value));
         }
         st.active.bytes() - before
     }

@@ -362,3 +362,81 @@ async fn crash_during_flush_replays_without_duplicates() {
     let e = Engine::open(dir.path(), StorageConfig::default()).unwrap();
     assert_eq!(all_rows(&e), before);
 }
+
+/// Prepared samples land like points: the same rows, in the WAL (replayed after a crash)
+/// and across a table dropped and created again (the cached series id is not reused);
+/// samples that do not fit the schema are rejected one by one.
+#[tokio::test]
+async fn prepared_samples_are_points() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = Engine::open(dir.path(), StorageConfig::default()).unwrap();
+    let series: Vec<Arc<PreparedSeries>> = ["a", "b"]
+        .iter()
+        .map(|h| {
+            Arc::new(
+                PreparedSeries::new(vec![
+                    ("job".into(), "j".into()),
+                    ("host".into(), h.to_string()),
+                ])
+                .unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(series[0].tags()[0].0, "host", "tags sorted");
+    let batch = |t0: i64| TableSamples {
+        table: "m".into(),
+        field: "value".into(),
+        samples: (0..10)
+            .flat_map(|i| series.iter().map(move |s| (s.clone(), t0 + i, i as f64)))
+            .collect(),
+    };
+    let out = e.write_samples("d", vec![batch(0)], true).await.unwrap();
+    assert_eq!((out.stored, out.rejected.len()), (20, 0));
+    // Points written to the same table find the same series.
+    e.write(
+        "d",
+        vec![point("m", "a", 100, vec![("value", Value::Float(1.0))])],
+        OPTS,
+    )
+    .await
+    .unwrap();
+    let t = e.database("d").unwrap().table("m").unwrap();
+    assert_eq!(
+        t.state.read().registry.keys().len(),
+        3,
+        "host=a,job=j / b / host=a"
+    );
+    drop(e); // a crash: the WAL carries the samples
+    let e = Engine::open(dir.path(), StorageConfig::default()).unwrap();
+    assert_eq!(count(&e, "d", "m"), 21);
+    // The series were registered by the old engine's table: ids are looked up again.
+    e.write_samples("d", vec![batch(1000)], true).await.unwrap();
+    assert_eq!(count(&e, "d", "m"), 41);
+
+    // `value` as a tag, and a tag key that is a field, are rejected.
+    e.write(
+        "d",
+        vec![Point {
+            table: "n".into(),
+            tags: vec![("value".into(), "x".into())],
+            fields: vec![("host".into(), Value::Float(1.0))],
+            time: 1,
+        }],
+        OPTS,
+    )
+    .await
+    .unwrap();
+    let bad = TableSamples {
+        table: "n".into(),
+        ..batch(0)
+    };
+    let out = e
+        .write_samples("d", vec![batch(2000), bad], true)
+        .await
+        .unwrap();
+    assert_eq!(out.stored, 20);
+    assert_eq!(out.rejected.len(), 20);
+    assert_eq!(out.rejected[0].0, 20);
+    assert!(matches!(out.rejected[0].1, SchemaError::FieldIsTag(_)));
+    assert!(PreparedSeries::new(vec![("time".into(), "x".into())]).is_err());
+}

@@ -34,9 +34,31 @@ pub struct Batch {
     pub points: Vec<Point>,
 }
 
-fn put_str(out: &mut Vec<u8>, s: &str) {
+pub(crate) fn put_str(out: &mut Vec<u8>, s: &str) {
     put_uvarint(out, s.len() as u64);
     out.extend_from_slice(s.as_bytes());
+}
+
+/// Encodes prepared samples as a record payload, in the same format as
+/// [`encode_batch`] (one float field per point), so replay reads them as points.
+pub fn encode_samples(db: &str, tables: &[super::TableSamples]) -> Vec<u8> {
+    let n: usize = tables.iter().map(|t| t.samples.len()).sum();
+    let mut out = Vec::with_capacity(64 + n * 96);
+    out.push(1);
+    put_str(&mut out, db);
+    put_uvarint(&mut out, n as u64);
+    for t in tables {
+        for (series, time, value) in &t.samples {
+            put_str(&mut out, &t.table);
+            out.extend_from_slice(&series.wal);
+            put_uvarint(&mut out, 1);
+            put_str(&mut out, &t.field);
+            out.push(super::FieldType::Float.code());
+            out.extend_from_slice(&value.to_le_bytes());
+            out.extend_from_slice(&time.to_le_bytes());
+        }
+    }
+    out
 }
 
 /// Encodes a batch as a record payload.
