@@ -8,6 +8,9 @@ use clap::{Args, Parser, Subcommand};
 use sundial::config::Config;
 use sundial::server::Server;
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(
     name = "sundial",

@@ -1,7 +1,7 @@
 //! The in-memory write buffer of one table: rows keyed by (series id, time), so a later
 //! write to the same point merges into it (InfluxDB's rule), queryable at once.
 
-use std::collections::BTreeMap;
+use smallvec::SmallVec;
 
 #[cfg(test)]
 use super::rows::Column;
@@ -35,16 +35,20 @@ impl TimeRange {
 /// Rows not yet in a segment file.
 #[derive(Debug, Default)]
 pub struct Buffer {
-    /// series id → time → values by field id (shorter than the schema when fields were
-    /// added after the row was written).
-    series: BTreeMap<u32, SeriesBuffer>,
+    /// By series id (registry ids are dense): time → values by field id (shorter than
+    /// the schema when fields were added after the row was written). A series without
+    /// rows here has an empty entry.
+    series: Vec<SeriesBuffer>,
     rows: usize,
     bytes: usize,
     min_time: i64,
     max_time: i64,
 }
 
-const ROW_OVERHEAD: usize = 64;
+/// Memory of a row with one field: its time and its inline values.
+const ROW_BYTES: usize = std::mem::size_of::<i64>() + std::mem::size_of::<Row>();
+/// Memory of each field slot beyond the inline one.
+const SLOT_BYTES: usize = std::mem::size_of::<Option<Value>>();
 
 /// The rows of one series, sorted by time. Appends (the common case) are O(1); an
 /// out-of-order point is inserted by binary search. Two small vectors instead of a tree
@@ -52,28 +56,32 @@ const ROW_OVERHEAD: usize = 64;
 #[derive(Debug, Default)]
 struct SeriesBuffer {
     times: Vec<i64>,
-    values: Vec<Vec<Option<Value>>>,
+    values: Vec<Row>,
 }
+
+/// The values of one row by field id; a row of one field (a scrape sample, a single
+/// field point) needs no allocation of its own.
+pub type Row = SmallVec<[Option<Value>; 1]>;
 
 impl SeriesBuffer {
     /// The row at `time`, created empty if absent; the flag says it was created.
-    fn row(&mut self, time: i64) -> (&mut Vec<Option<Value>>, bool) {
+    fn row(&mut self, time: i64) -> (&mut Row, bool) {
         if self.times.last().is_none_or(|last| *last < time) {
             self.times.push(time);
-            self.values.push(Vec::new());
+            self.values.push(Row::new());
             return (self.values.last_mut().expect("pushed"), true);
         }
         match self.times.binary_search(&time) {
             Ok(i) => (&mut self.values[i], false),
             Err(i) => {
                 self.times.insert(i, time);
-                self.values.insert(i, Vec::new());
+                self.values.insert(i, Row::new());
                 (&mut self.values[i], true)
             }
         }
     }
 
-    fn range(&self, range: TimeRange) -> impl Iterator<Item = (&i64, &Vec<Option<Value>>)> {
+    fn range(&self, range: TimeRange) -> impl Iterator<Item = (&i64, &Row)> {
         let lo = self.times.partition_point(|t| *t < range.min);
         let hi = self.times.partition_point(|t| *t <= range.max);
         self.times[lo..hi].iter().zip(&self.values[lo..hi])
@@ -99,17 +107,21 @@ impl Buffer {
             self.min_time = self.min_time.min(time);
             self.max_time = self.max_time.max(time);
         }
-        let (row, created) = self.series.entry(series).or_default().row(time);
+        let at = series as usize;
+        if self.series.len() <= at {
+            self.series.resize_with(at + 1, SeriesBuffer::default);
+        }
+        let (row, created) = self.series[at].row(time);
         if created {
             self.rows += 1;
-            self.bytes += ROW_OVERHEAD;
+            self.bytes += ROW_BYTES;
         }
         for (id, value) in fields {
             if row.len() <= id {
-                self.bytes += (id + 1 - row.len()) * 8;
+                self.bytes += (id + 1).saturating_sub(row.len().max(1)) * SLOT_BYTES;
                 row.resize(id + 1, None);
             }
-            self.bytes += value.size();
+            self.bytes += value.heap_size();
             row[id] = Some(value);
         }
     }
@@ -133,7 +145,11 @@ impl Buffer {
 
     /// The series ids in the buffer, ascending.
     pub fn series_ids(&self) -> impl Iterator<Item = u32> + '_ {
-        self.series.keys().copied()
+        self.series
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| !s.times.is_empty())
+            .map(|(id, _)| id as u32)
     }
 
     /// Rows in `range` sorted by (series id, time), with the given field ids as columns.
@@ -151,12 +167,13 @@ impl Buffer {
         {
             return out;
         }
-        for (sid, points) in &self.series {
-            if series.is_some_and(|s| !s.contains(*sid)) {
+        for (sid, points) in self.series.iter().enumerate() {
+            let sid = sid as u32;
+            if points.times.is_empty() || series.is_some_and(|s| !s.contains(sid)) {
                 continue;
             }
             for (time, values) in points.range(range) {
-                out.series.push(*sid);
+                out.series.push(sid);
                 out.time.push(*time);
                 for (col, (id, _)) in out.columns.iter_mut().zip(fields) {
                     col.push(values.get(*id).and_then(Option::as_ref));
@@ -167,9 +184,9 @@ impl Buffer {
     }
 
     /// The rows of one series, for segment writing.
-    pub fn series_rows(&self, series: u32) -> impl Iterator<Item = (&i64, &Vec<Option<Value>>)> {
+    pub fn series_rows(&self, series: u32) -> impl Iterator<Item = (&i64, &Row)> {
         self.series
-            .get(&series)
+            .get(series as usize)
             .into_iter()
             .flat_map(|m| m.times.iter().zip(&m.values))
     }

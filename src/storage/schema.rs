@@ -76,11 +76,11 @@ impl Value {
         }
     }
 
-    /// Approximate heap + inline size, for buffer accounting.
-    pub(crate) fn size(&self) -> usize {
+    /// Memory held outside the value itself, for buffer accounting.
+    pub(crate) fn heap_size(&self) -> usize {
         match self {
-            Value::String(s) => 24 + s.len(),
-            _ => 16,
+            Value::String(s) => s.capacity(),
+            _ => 0,
         }
     }
 }
