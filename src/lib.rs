@@ -9,7 +9,8 @@
 //!  ├─ http     (write API)
 //!  ├─ pg       (Postgres wire protocol front end)
 //!  ├─ graphite (Graphite plaintext listener)
-//!  ├─ scrape   (Prometheus scrape jobs, exposition parser, relabeling)
+//!  ├─ scrape   (Prometheus scrape jobs and scrape cache, exposition parser, relabeling,
+//!  │           file/http/ZooKeeper-serverset discovery)
 //!  ├─ alert    (CREATE ALERT rules, scheduler, state machine, notifiers, backtests)
 //!  ├─ query    (DataFusion session per database, table providers)
 //!  ├─ ingest   (line protocol parser, points, per-line errors)
