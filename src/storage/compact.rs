@@ -1,4 +1,5 @@
-//! Compaction: merges the segments of one time partition into a single sorted segment,
+//! Compaction: merges segments of one time partition into one sorted segment (tiered: a
+//! run of segments of one generation at a time, see [`compact_partition`]),
 //! series by series (memory holds one series of each input, plus the compressed output),
 //! off the async threads.
 //!
@@ -21,16 +22,16 @@ use super::schema::FieldType;
 use super::segment::{self, NewSegment, Segment, SeriesRows};
 use super::table::{Table, partition_dir};
 
-/// Merges a partition's segments when it has at least `min_segments` of them (or when a
-/// tombstone covers some of its rows, which the rewrite purges). Returns whether a
-/// compaction ran.
+/// Merges a run of at least `min_segments` segments of one generation in a partition
+/// (or all of them when a tombstone covers some of its rows, which the rewrite purges).
+/// Returns whether a compaction ran.
 pub fn compact_partition(
     table: &Table,
     partition: i64,
     min_segments: usize,
     next_seq: &dyn Fn() -> u64,
 ) -> Result<bool> {
-    let inputs: Vec<Arc<Segment>> = {
+    let all: Vec<Arc<Segment>> = {
         let st = table.state.read();
         if !st.frozen.is_empty() {
             // A frozen buffer not yet written may rank between the inputs; wait for it.
@@ -54,16 +55,38 @@ pub fn compact_partition(
             .collect()
     };
     // A partition with one segment is still rewritten when a tombstone covers it.
-    let purge = inputs.iter().any(|s| {
+    let purge = all.iter().any(|s| {
         tombstones.iter().any(|t| {
             t.seq > s.footer.seq && t.min <= s.footer.max_time && s.footer.min_time <= t.max
         })
     });
-    if inputs.is_empty() || (inputs.len() < min_segments.max(2) && !purge) {
+    let (inputs, seq) = if purge {
+        // Everything, ranked above the tombstones it applies, so they are done.
+        (all, next_seq())
+    } else {
+        // Tiered: the oldest run of at least `min_segments` segments of one generation,
+        // adjacent in precedence order. The output takes the run's place (its newest
+        // sequence number, the next generation), so nothing ranks between its inputs
+        // and every row is rewritten once per generation, not once per compaction.
+        let min = min_segments.max(2);
+        let Some(run) = all
+            .chunk_by(|a, b| a.footer.generation == b.footer.generation)
+            .find(|run| run.len() >= min)
+        else {
+            return Ok(false);
+        };
+        let seq = run.iter().map(|s| s.footer.seq).max().unwrap_or_default();
+        (run.to_vec(), seq)
+    };
+    if inputs.is_empty() {
         return Ok(false);
     }
-    // The output ranks above the inputs and below anything frozen from now on.
-    let seq = next_seq();
+    let generation = inputs
+        .iter()
+        .map(|s| s.footer.generation)
+        .max()
+        .unwrap_or_default()
+        + 1;
     // Union of the inputs' fields, in first-seen order.
     let mut fields: Vec<(String, FieldType)> = Vec::new();
     for s in &inputs {
@@ -106,7 +129,7 @@ pub fn compact_partition(
     let new = NewSegment {
         dir: &table.dir.join(partition_dir(partition)),
         seq,
-        generation: 0,
+        generation,
         partition,
         fields,
         series,

@@ -440,3 +440,62 @@ async fn prepared_samples_are_points() {
     assert!(matches!(out.rejected[0].1, SchemaError::FieldIsTag(_)));
     assert!(PreparedSeries::new(vec![("time".into(), "x".into())]).is_err());
 }
+
+/// Tiered compaction: four flushes make one generation-1 segment; three more are left
+/// alone (a run shorter than the minimum); the fourth makes a second generation-1
+/// segment, and four of those one generation-2 segment. Rows rewritten by later flushes
+/// keep the newest value through every step and a reopen.
+#[tokio::test]
+async fn compaction_is_tiered_and_keeps_precedence() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = Engine::open(dir.path(), StorageConfig::default()).unwrap();
+    let mut flushes = 0i64;
+    let mut flush = async |e: &Engine| {
+        flushes += 1;
+        // Time 0 (host a only) is rewritten by every flush; host b gets a new point.
+        let pts = vec![
+            point("m", "a", 0, vec![("x", Value::Float(flushes as f64))]),
+            point("m", "b", flushes, vec![("x", Value::Float(flushes as f64))]),
+        ];
+        e.write("d", pts, OPTS).await.unwrap();
+        e.flush().unwrap();
+    };
+    let generations = |dir: &std::path::Path| {
+        let mut g: Vec<u32> = segment_paths(dir)
+            .iter()
+            .filter_map(|p| segment::parse_file_name(&p.file_name()?.to_string_lossy()))
+            .map(|(_, g)| g)
+            .collect();
+        g.sort();
+        g
+    };
+    let newest = |e: &Engine| all_rows(e).into_iter().find(|r| r.1 == 0).and_then(|r| r.2);
+    for _ in 0..4 {
+        flush(&e).await;
+    }
+    assert_eq!(e.compact(4).unwrap(), 1);
+    assert_eq!(generations(dir.path()), vec![1]);
+    for _ in 0..3 {
+        flush(&e).await;
+    }
+    assert_eq!(e.compact(4).unwrap(), 0, "three generation-0 segments wait");
+    assert_eq!(generations(dir.path()), vec![0, 0, 0, 1]);
+    assert_eq!(newest(&e), Some(7.0));
+    flush(&e).await;
+    assert_eq!(e.compact(4).unwrap(), 1);
+    assert_eq!(generations(dir.path()), vec![1, 1]);
+    assert_eq!(newest(&e), Some(8.0));
+    for _ in 0..8 {
+        flush(&e).await;
+        e.compact(4).unwrap();
+    }
+    assert_eq!(generations(dir.path()), vec![1, 1, 1, 1]);
+    assert_eq!(e.compact(4).unwrap(), 1);
+    assert_eq!(generations(dir.path()), vec![2]);
+    assert_eq!(newest(&e), Some(16.0));
+    assert_eq!(all_rows(&e).len(), 17);
+    drop(e);
+    let e = Engine::open(dir.path(), StorageConfig::default()).unwrap();
+    assert_eq!(newest(&e), Some(16.0));
+    assert_eq!(all_rows(&e).len(), 17);
+}
