@@ -432,6 +432,16 @@ async fn fixed_http(content_type: &'static str, body: String) -> u16 {
     port
 }
 
+/// A server on `dir` running `config` (written to `dir/sundial.toml`), and a client of
+/// its database `sundial`.
+async fn serve_config(dir: &std::path::Path, config: &str) -> (TestServer, tokio_postgres::Client) {
+    let path = dir.join("sundial.toml");
+    std::fs::write(&path, config).unwrap();
+    let server = TestServer::start(&dir.join("data"), &["--config", path.to_str().unwrap()]);
+    let pg = server.pg("sundial").await;
+    (server, pg)
+}
+
 /// http_sd_configs: targets from an HTTP endpoint in the file_sd JSON format.
 #[tokio::test]
 async fn http_sd_targets() {
@@ -442,20 +452,14 @@ async fn http_sd_targets() {
         format!(r#"[{{"targets": ["127.0.0.1:{target}"], "labels": {{"zone": "z1"}}}}]"#),
     )
     .await;
-    let config = dir.path().join("sundial.toml");
-    std::fs::write(
-        &config,
-        format!(
+    let (_server, pg) = serve_config(
+        dir.path(),
+        &format!(
             "[[scrape_configs]]\njob_name = \"http\"\nscrape_interval = \"1s\"\n\
              [[scrape_configs.http_sd_configs]]\nurl = \"http://127.0.0.1:{sd}/targets\"\nrefresh_interval = \"1s\"\n"
         ),
     )
-    .unwrap();
-    let server = TestServer::start(
-        &dir.path().join("data"),
-        &["--config", config.to_str().unwrap()],
-    );
-    let pg = server.pg("sundial").await;
+    .await;
     eventually(
         &pg,
         &format!("SELECT count(*) FROM probe_value WHERE job = 'http' AND instance = '127.0.0.1:{target}' AND zone = 'z1' AND src = 'via-http'"),
@@ -556,10 +560,9 @@ async fn serverset_targets_from_zookeeper() {
     zk.create("/aurora/prod", "");
     let first = zk.create("/aurora/prod/member_0000000001", &member(one, "ALIVE", 1));
     zk.create("/aurora/prod/member_0000000002", &member(two, "DEAD", 2));
-    let config = dir.path().join("sundial.toml");
-    std::fs::write(
-        &config,
-        format!(
+    let (_server, pg) = serve_config(
+        dir.path(),
+        &format!(
             "[[scrape_configs]]\njob_name = \"aurora\"\nscrape_interval = \"1s\"\n\
              [[scrape_configs.serverset_sd_configs]]\nservers = [\"127.0.0.1:{}\"]\npaths = [\"/aurora/prod\"]\ntimeout = \"6s\"\n\
              [[scrape_configs.relabel_configs]]\nsource_labels = [\"__meta_serverset_status\"]\nregex = \"ALIVE\"\naction = \"keep\"\n\
@@ -568,12 +571,7 @@ async fn serverset_targets_from_zookeeper() {
             zk.port
         ),
     )
-    .unwrap();
-    let server = TestServer::start(
-        &dir.path().join("data"),
-        &["--config", config.to_str().unwrap()],
-    );
-    let pg = server.pg("sundial").await;
+    .await;
     eventually(
         &pg,
         &format!(
