@@ -18,13 +18,42 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 mod common;
 use common::{arg, cpu_secs, free_port};
 
+/// A server process the bench runs; killed when dropped, or when the bench itself is
+/// interrupted (SIGINT, SIGTERM), so no server is left running on its own.
 struct Proc(Child);
+
+/// The pids of the running [`Proc`]s.
+static CHILDREN: std::sync::Mutex<Vec<u32>> = std::sync::Mutex::new(Vec::new());
+
+impl Proc {
+    fn new(child: Child) -> Proc {
+        CHILDREN.lock().unwrap().push(child.id());
+        Proc(child)
+    }
+}
 
 impl Drop for Proc {
     fn drop(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
+        CHILDREN.lock().unwrap().retain(|pid| *pid != self.0.id());
     }
+}
+
+/// Kills the running [`Proc`]s and exits when the bench is interrupted.
+async fn kill_children_on_interrupt() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let Ok(mut term) = signal(SignalKind::terminate()) else {
+        return;
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+    for pid in CHILDREN.lock().unwrap().iter() {
+        let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+    }
+    std::process::exit(130);
 }
 
 /// Digits of each rendered value: fixed width, so a scrape rewrites them in place.
@@ -120,6 +149,7 @@ fn main() {
     let series: u64 = arg("--series", if full { 1000 } else { 10 });
     let secs: u64 = arg("--secs", if full { 30 } else { 3 });
     let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.spawn(kill_children_on_interrupt());
     rt.block_on(async move {
         let tick = Arc::new(AtomicU64::new(0));
         let mut targets = Vec::new();
@@ -144,7 +174,7 @@ fn main() {
         )
         .unwrap();
         let pg_port = free_port();
-        let sundial = Proc(
+        let sundial = Proc::new(
             Command::new(env!("CARGO_BIN_EXE_sundial"))
                 .arg("serve")
                 .arg("--data-dir")
@@ -204,7 +234,7 @@ fn main() {
             ),
         )
         .unwrap();
-        let prom = Proc(
+        let prom = Proc::new(
             Command::new("prometheus")
                 .arg(format!("--config.file={}", prom_config.display()))
                 .arg(format!("--storage.tsdb.path={}", dir.path().join("prom").display()))
