@@ -345,15 +345,23 @@ impl Engine {
         for p in &mut points {
             p.tags.sort_by(|a, b| a.0.cmp(&b.0));
         }
-        let (reply, rx) = tokio::sync::oneshot::channel();
-        let tx = self.tx.lock().clone().ok_or(Error::Closed)?;
-        tx.send(Command::Write {
+        self.submit(|reply| Command::Write {
             db: db.to_string(),
             points,
             opts,
             reply,
         })
-        .map_err(|_| Error::Closed)?;
+        .await
+    }
+
+    /// Hands a write to the WAL thread and waits for its outcome.
+    async fn submit(
+        &self,
+        command: impl FnOnce(tokio::sync::oneshot::Sender<Result<WriteOutcome>>) -> Command,
+    ) -> Result<WriteOutcome> {
+        let (reply, rx) = tokio::sync::oneshot::channel();
+        let tx = self.tx.lock().clone().ok_or(Error::Closed)?;
+        tx.send(command(reply)).map_err(|_| Error::Closed)?;
         rx.await.map_err(|_| Error::Closed)?
     }
 
@@ -368,16 +376,13 @@ impl Engine {
         tables: Vec<TableSamples>,
         sync: bool,
     ) -> Result<WriteOutcome> {
-        let (reply, rx) = tokio::sync::oneshot::channel();
-        let tx = self.tx.lock().clone().ok_or(Error::Closed)?;
-        tx.send(Command::Samples {
+        self.submit(|reply| Command::Samples {
             db: db.to_string(),
             tables,
             sync,
             reply,
         })
-        .map_err(|_| Error::Closed)?;
-        rx.await.map_err(|_| Error::Closed)?
+        .await
     }
 
     /// Flushes every buffer to segment files now and truncates the WAL. Blocking.
@@ -653,23 +658,7 @@ impl Shared {
             let table = database.table_or_create(&t.table);
             let mut st = table.state.write();
             let schema = &mut st.schema;
-            let field_error = if t.field.as_ref() == schema::TIME_COLUMN {
-                Some(SchemaError::ReservedName)
-            } else {
-                match schema.field_type(&t.field) {
-                    Some(FieldType::Float) => None,
-                    Some(have) => Some(SchemaError::FieldTypeConflict {
-                        name: t.field.to_string(),
-                        got: FieldType::Float,
-                        have,
-                    }),
-                    None if schema.has_tag(&t.field) => {
-                        Some(SchemaError::FieldIsTag(t.field.to_string()))
-                    }
-                    None => None,
-                }
-            };
-            if let Some(e) = field_error {
+            if let Err(e) = schema.check_field(&t.field, FieldType::Float) {
                 rejected.extend((base..offset).map(|i| (i, e.clone())));
                 continue;
             }
@@ -687,10 +676,8 @@ impl Shared {
                     last_error = key.iter().find_map(|(k, _)| {
                         if **k == *t.field {
                             Some(SchemaError::TagAndField(k.clone()))
-                        } else if schema.field_id(k).is_some() {
-                            Some(SchemaError::TagIsField(k.clone()))
                         } else {
-                            None
+                            schema.check_tag(k).err()
                         }
                     });
                     if last_error.is_none() {
@@ -700,24 +687,14 @@ impl Shared {
                     }
                     last_keys = Some(key);
                 }
-                match &last_error {
-                    Some(e) => rejected.push((base + i, e.clone())),
-                    None => keep.push(i),
+                if let Some(e) = &last_error {
+                    rejected.push((base + i, e.clone()));
                 }
+                keep.push(last_error.is_none());
             }
             drop(st);
-            if keep.len() < t.samples.len() {
-                let mut keep = keep.into_iter().peekable();
-                let mut i = 0;
-                t.samples.retain(|_| {
-                    let k = keep.peek() == Some(&i);
-                    if k {
-                        keep.next();
-                    }
-                    i += 1;
-                    k
-                });
-            }
+            let mut keep = keep.into_iter();
+            t.samples.retain(|_| keep.next().unwrap_or(false));
             if !t.samples.is_empty() {
                 accepted.push(t);
             }

@@ -208,31 +208,43 @@ impl TableSchema {
             if k.contains('\0') || v.contains('\0') {
                 return Err(SchemaError::NulInTag);
             }
-            if self.field_ids.contains_key(k) {
-                return Err(SchemaError::TagIsField(k.clone()));
-            }
+            self.check_tag(k)?;
             if point.fields.iter().any(|(f, _)| f == k) {
                 return Err(SchemaError::TagAndField(k.clone()));
             }
         }
         for (name, value) in &point.fields {
-            if name == TIME_COLUMN {
-                return Err(SchemaError::ReservedName);
-            }
-            if let Some(have) = self.field_type(name) {
-                let got = value.field_type();
-                if got != have {
-                    return Err(SchemaError::FieldTypeConflict {
-                        name: name.clone(),
-                        got,
-                        have,
-                    });
-                }
-            } else if self.has_tag(name) {
-                return Err(SchemaError::FieldIsTag(name.clone()));
-            }
+            self.check_field(name, value.field_type())?;
         }
         Ok(())
+    }
+
+    /// Whether `key` can be a tag: not `time`, not one of the fields.
+    pub fn check_tag(&self, key: &str) -> Result<(), SchemaError> {
+        if key == TIME_COLUMN {
+            return Err(SchemaError::ReservedName);
+        }
+        if self.field_ids.contains_key(key) {
+            return Err(SchemaError::TagIsField(key.to_string()));
+        }
+        Ok(())
+    }
+
+    /// Whether `name` can be a field of type `got`: not `time`, not a tag, and the same
+    /// type as the column if it exists.
+    pub fn check_field(&self, name: &str, got: FieldType) -> Result<(), SchemaError> {
+        if name == TIME_COLUMN {
+            return Err(SchemaError::ReservedName);
+        }
+        match self.field_type(name) {
+            Some(have) if have != got => Err(SchemaError::FieldTypeConflict {
+                name: name.to_string(),
+                got,
+                have,
+            }),
+            None if self.has_tag(name) => Err(SchemaError::FieldIsTag(name.to_string())),
+            _ => Ok(()),
+        }
     }
 
     /// Adds the columns of `point` that are new. Call after [`TableSchema::check`].
