@@ -196,11 +196,11 @@ impl Job {
     /// relabeling are left out). Labels starting with `__` are gone except for the
     /// address, scheme and path the scrape needs.
     pub fn targets(&self) -> Vec<Target> {
-        self.targets_with(&HttpGroups::new())
+        self.targets_with(&Discovered::new())
     }
 
     /// Like [`Job::targets`], with the last lists fetched from `http_sd_configs` URLs.
-    pub fn targets_with(&self, http: &HttpGroups) -> Vec<Target> {
+    pub fn targets_with(&self, found: &Discovered) -> Vec<Target> {
         let mut groups: Vec<(StaticConfig, Option<String>)> = self
             .config
             .static_configs
@@ -221,12 +221,12 @@ impl Job {
             }
         }
         for sd in &self.config.http_sd_configs {
-            if let Some(list) = http.get(&sd.url) {
+            if let Some(list) = found.get(&sd.url) {
                 groups.extend(list.iter().map(|g| (g.clone(), Some(sd.url.clone()))));
             }
         }
         for sd in &self.config.serverset_sd_configs {
-            if let Some(list) = http.get(&sd.key()) {
+            if let Some(list) = found.get(&sd.key()) {
                 // The members carry their own `__meta_serverset_*` labels.
                 groups.extend(list.iter().map(|g| (g.clone(), None)));
             }
@@ -284,7 +284,7 @@ impl Job {
 
 /// Target lists found by discovery: http_sd answers by URL, serverset members by
 /// [`serverset::ServersetSdConfig::key`].
-pub type HttpGroups = std::collections::HashMap<String, Vec<StaticConfig>>;
+pub type Discovered = std::collections::HashMap<String, Vec<StaticConfig>>;
 
 /// The http_sd URLs of `jobs` with their refresh intervals.
 fn http_sd_urls(jobs: &[Job]) -> Vec<(String, Duration)> {
@@ -506,9 +506,9 @@ pub struct Scraper {
     /// is cancelled (target gone, job changed, shutdown).
     running: parking_lot::Mutex<std::collections::HashMap<String, CancellationToken>>,
     /// The last good answer of each http_sd URL, and the serverset members.
-    http_sd: parking_lot::Mutex<HttpGroups>,
+    discovered: parking_lot::Mutex<Discovered>,
     /// A serverset watcher published a change not yet applied.
-    discovered: std::sync::atomic::AtomicBool,
+    discovery_changed: std::sync::atomic::AtomicBool,
 }
 
 /// Where a new configuration comes from on SIGHUP or when the file changes.
@@ -521,8 +521,8 @@ impl Scraper {
             clock,
             client: reqwest::Client::new(),
             running: Default::default(),
-            http_sd: Default::default(),
             discovered: Default::default(),
+            discovery_changed: Default::default(),
         }
     }
 
@@ -530,11 +530,11 @@ impl Scraper {
     /// unchanged ones keep their schedule.
     pub fn apply(self: &Arc<Self>, jobs: &[Job], shutdown: &CancellationToken) {
         let mut wanted = std::collections::HashMap::new();
-        let http = self.http_sd.lock().clone();
+        let found = self.discovered.lock().clone();
         for job in jobs {
             let job = Arc::new(job.clone());
             let settings = serde_json::to_string(&job.config).unwrap_or_default();
-            for target in job.targets_with(&http) {
+            for target in job.targets_with(&found) {
                 let key = format!("{settings}\u{0}{}\u{0}{:?}", target.url, target.labels);
                 wanted.insert(key, (job.clone(), target));
             }
@@ -620,7 +620,7 @@ impl Scraper {
                     fetched.insert(url.clone(), Instant::now());
                     match scraper.fetch_http_sd(&url).await {
                         Ok(list) => {
-                            let mut cache = scraper.http_sd.lock();
+                            let mut cache = scraper.discovered.lock();
                             if cache.get(&url) != Some(&list) {
                                 cache.insert(url, list);
                                 changed = true;
@@ -632,7 +632,7 @@ impl Scraper {
                     }
                 }
                 if scraper
-                    .discovered
+                    .discovery_changed
                     .swap(false, std::sync::atomic::Ordering::AcqRel)
                 {
                     changed = true;
@@ -663,7 +663,7 @@ impl Scraper {
             let keep = wanted.contains_key(key);
             if !keep {
                 token.cancel();
-                self.http_sd.lock().remove(key);
+                self.discovered.lock().remove(key);
             }
             keep
         });
@@ -677,9 +677,9 @@ impl Scraper {
             tokio::spawn(async move {
                 let publish = |groups: Vec<StaticConfig>| {
                     tracing::info!(members = groups.len(), "serverset members changed");
-                    scraper.http_sd.lock().insert(key.clone(), groups);
+                    scraper.discovered.lock().insert(key.clone(), groups);
                     scraper
-                        .discovered
+                        .discovery_changed
                         .store(true, std::sync::atomic::Ordering::Release);
                 };
                 serverset::watch(sd, publish, token).await
@@ -715,7 +715,7 @@ impl Scraper {
                 _ = tokio::time::sleep(wait) => {}
                 _ = shutdown.cancelled() => return,
             }
-            let report = self.scrape_cached(&job, &target, &mut cache).await;
+            let report = self.scrape(&job, &target, &mut cache).await;
             if let Some(e) = &report.error {
                 tracing::debug!(job = %job.config.job_name, url = %target.url, error = %e, "scrape failed");
             }
@@ -723,14 +723,9 @@ impl Scraper {
         }
     }
 
-    /// Scrapes `target` once and stores the samples and the scrape's own series.
-    pub async fn scrape(&self, job: &Job, target: &Target) -> Report {
-        self.scrape_cached(job, target, &mut ScrapeCache::default())
-            .await
-    }
-
-    /// One scrape of `target`, with the cache its earlier scrapes filled.
-    async fn scrape_cached(&self, job: &Job, target: &Target, cache: &mut ScrapeCache) -> Report {
+    /// Scrapes `target` once and stores the samples and the scrape's own series, through
+    /// the cache its earlier scrapes filled.
+    async fn scrape(&self, job: &Job, target: &Target, cache: &mut ScrapeCache) -> Report {
         let start_ns = self.clock.now_nanos();
         // Prometheus stores scrape times in milliseconds.
         let now_ns = start_ns - start_ns.rem_euclid(1_000_000);
@@ -1100,7 +1095,7 @@ mod tests {
                 .collect::<Vec<_>>()
         };
         *body.lock() = "m{k=\"a\"} 1\nm{k=\"b\"} 2\ndropped 9\n".into();
-        let r = scraper.scrape_cached(&job, &target, &mut cache).await;
+        let r = scraper.scrape(&job, &target, &mut cache).await;
         assert!(r.up, "{r:?}");
         assert_eq!((r.scraped, r.post_relabel), (3, 2));
         assert_eq!(cache.series.len(), 3);
@@ -1108,7 +1103,7 @@ mod tests {
         // Same texts with new values, one series gone, one new, one with its labels
         // written differently (spacing): a different text, parsed as the same series.
         *body.lock() = "m{k=\"a\"} 10\nm{ k=\"c\" } 30\ndropped 9\nm{k=\"a\",} 11\n".into();
-        let r = scraper.scrape_cached(&job, &target, &mut cache).await;
+        let r = scraper.scrape(&job, &target, &mut cache).await;
         assert_eq!((r.scraped, r.post_relabel), (4, 3));
         let mut got = rows("m");
         got.sort_by(|a, b| a.partial_cmp(b).unwrap());
@@ -1131,7 +1126,7 @@ mod tests {
         assert_eq!(rows("up"), vec![("".into(), 1, 1.0), ("".into(), 2, 1.0)]);
         clock.set(3_000_000_000);
         *body.lock() = "m{k=\"c\"} 31\n".into();
-        let r = scraper.scrape_cached(&job, &target, &mut cache).await;
+        let r = scraper.scrape(&job, &target, &mut cache).await;
         assert_eq!(r.scraped, 1);
         assert_eq!(
             cache.series.len(),
@@ -1141,7 +1136,7 @@ mod tests {
         // A body that does not parse: the scrape is down and stores none of it.
         clock.set(4_000_000_000);
         *body.lock() = "m{k=\"z\"} 1\nm{k=\"a\" 2\n".into();
-        let r = scraper.scrape_cached(&job, &target, &mut cache).await;
+        let r = scraper.scrape(&job, &target, &mut cache).await;
         assert!(!r.up);
         assert!(r.error.unwrap().contains("line 2"));
         assert!(!rows("m").iter().any(|(k, _, _)| k == "z"));

@@ -65,6 +65,8 @@ const OP_PING: i32 = 11;
 const XID_WATCH: i32 = -1;
 const XID_PING: i32 = -2;
 const ERR_NO_NODE: i32 = -101;
+/// xid i32, zxid i64, err i32.
+const REPLY_HEADER: usize = 16;
 
 /// A ZooKeeper reply error (`KeeperException` codes).
 #[derive(Debug)]
@@ -203,9 +205,9 @@ impl Session {
         }
     }
 
-    /// Handles frames that are not the answer to a call: watch events and pings.
-    /// Returns the frame's xid and the rest of the reply when it is an answer.
-    fn classify(&mut self, frame: &BytesMut) -> Result<Option<(i32, i32, usize)>, ZkError> {
+    /// Notes a watch event or skips a ping answer (`None`); otherwise the reply's xid
+    /// and error code (its body follows the [`REPLY_HEADER`] bytes).
+    fn classify(&mut self, frame: &BytesMut) -> Result<Option<(i32, i32)>, ZkError> {
         let mut b = &frame[..];
         let xid = get_i32(&mut b)?;
         let _zxid = get_i64(&mut b)?;
@@ -216,7 +218,7 @@ impl Session {
                 Ok(None)
             }
             XID_PING => Ok(None),
-            _ => Ok(Some((xid, err, 16))),
+            _ => Ok(Some((xid, err))),
         }
     }
 
@@ -234,14 +236,14 @@ impl Session {
             let frame = tokio::time::timeout_at(deadline, self.next_frame())
                 .await
                 .map_err(|_| ZkError::Protocol("request timed out".into()))??;
-            if let Some((got, err, at)) = self.classify(&frame)? {
+            if let Some((got, err)) = self.classify(&frame)? {
                 if got != xid {
                     return Err(ZkError::Protocol(format!("answer {got} to request {xid}")));
                 }
                 if err != 0 {
                     return Err(ZkError::Code(err));
                 }
-                return Ok(frame[at..].to_vec());
+                return Ok(frame[REPLY_HEADER..].to_vec());
             }
         }
     }
