@@ -198,24 +198,25 @@ pub fn render(engine: &Engine) -> String {
         "sundial_query_duration_seconds",
         "protocol=\"postgres\"",
     );
-    counter(
-        &mut out,
-        "sundial_alert_evaluations_total",
-        "Alert evaluations run.",
-        m.alert_evaluations.load(Ordering::Relaxed),
-    );
-    counter(
-        &mut out,
-        "sundial_alert_evaluation_failures_total",
-        "Alert evaluations that failed or timed out.",
-        m.alert_evaluation_failures.load(Ordering::Relaxed),
-    );
-    counter(
-        &mut out,
-        "sundial_alert_notification_failures_total",
-        "Alert deliveries that failed after retries.",
-        m.alert_notification_failures.load(Ordering::Relaxed),
-    );
+    for (name, help, value) in [
+        (
+            "sundial_alert_evaluations_total",
+            "Alert evaluations run.",
+            &m.alert_evaluations,
+        ),
+        (
+            "sundial_alert_evaluation_failures_total",
+            "Alert evaluations that failed or timed out.",
+            &m.alert_evaluation_failures,
+        ),
+        (
+            "sundial_alert_notification_failures_total",
+            "Alert deliveries that failed after retries.",
+            &m.alert_notification_failures,
+        ),
+    ] {
+        counter(&mut out, name, help, value.load(Ordering::Relaxed));
+    }
     labeled(
         &mut out,
         "sundial_scrapes_total",
@@ -250,24 +251,25 @@ pub fn render(engine: &Engine) -> String {
     );
     let _ = writeln!(out, "sundial_tables {tables}");
     let s = engine.stats();
-    counter(
-        &mut out,
-        "sundial_flushes_total",
-        "Buffer flushes to segments.",
-        s.flushes.load(Ordering::Relaxed),
-    );
-    counter(
-        &mut out,
-        "sundial_segment_bytes_read_total",
-        "Segment bytes read by queries.",
-        s.segment_bytes_read.load(Ordering::Relaxed),
-    );
-    counter(
-        &mut out,
-        "sundial_segments_pruned_total",
-        "Segments skipped by time pruning.",
-        s.segments_pruned.load(Ordering::Relaxed),
-    );
+    for (name, help, value) in [
+        (
+            "sundial_flushes_total",
+            "Buffer flushes to segments.",
+            &s.flushes,
+        ),
+        (
+            "sundial_segment_bytes_read_total",
+            "Segment bytes read by queries.",
+            &s.segment_bytes_read,
+        ),
+        (
+            "sundial_segments_pruned_total",
+            "Segments skipped by time pruning.",
+            &s.segments_pruned,
+        ),
+    ] {
+        counter(&mut out, name, help, value.load(Ordering::Relaxed));
+    }
     out
 }
 
