@@ -422,19 +422,17 @@ const REPORT_TABLES: [&str; 4] = [
 /// because a task's job and target never change.
 #[derive(Default)]
 struct ScrapeCache {
-    series: std::collections::HashMap<Box<[u8]>, CacheEntry, foldhash::fast::RandomState>,
+    series: std::collections::HashMap<Arc<[u8]>, Dest, foldhash::fast::RandomState>,
+    /// The last parsed scrape's series texts in order, with their destinations. A target
+    /// mostly exposes the same series in the same order, so a sample is first compared
+    /// with the text at its position: no hashing, and memory read in order.
+    order: Vec<(Arc<[u8]>, Dest)>,
     /// Table names, shared by the entries.
     tables: std::collections::HashMap<String, Arc<str>>,
     report: Option<[Arc<PreparedSeries>; 4]>,
-    scrape_no: u64,
 }
 
-struct CacheEntry {
-    dest: Dest,
-    /// The last scrape that exposed it.
-    seen: u64,
-}
-
+#[derive(Clone)]
 enum Dest {
     Store(Arc<str>, Arc<PreparedSeries>),
     Dropped,
@@ -740,7 +738,6 @@ impl Scraper {
             post_relabel: 0,
             error: None,
         };
-        cache.scrape_no += 1;
         let mut batch = Batch::default();
         let mut invalid: Option<(usize, storage::SchemaError)> = None;
         match outcome.and_then(|(body, format)| {
@@ -776,9 +773,10 @@ impl Scraper {
         }
         // Series the target stopped exposing leave the cache after a good scrape
         // without them (a failed scrape keeps it for when the target is back).
-        if report.up && cache.series.len() > report.scraped {
-            let no = cache.scrape_no;
-            cache.series.retain(|_, e| e.seen == no);
+        if report.up && cache.series.len() > cache.order.len() {
+            let live: std::collections::HashSet<*const u8> =
+                cache.order.iter().map(|(text, _)| text.as_ptr()).collect();
+            cache.series.retain(|text, _| live.contains(&text.as_ptr()));
         }
         report.duration = started.elapsed();
         let report_series = cache.report_series(&target.labels);
@@ -844,28 +842,39 @@ impl Scraper {
         invalid: &mut Option<(usize, storage::SchemaError)>,
     ) -> Result<usize, exposition::ParseError> {
         let mut scraped = 0;
-        let no = cache.scrape_no;
+        // Until the first sample out of last scrape's order, `order` is still right;
+        // from there on, this scrape's order is built in `rebuilt`.
+        let mut rebuilt: Option<Vec<(Arc<[u8]>, Dest)>> = None;
         exposition::for_each_sample(body, format, |raw| {
-            scraped += 1;
-            let entry = match cache.series.get_mut(raw.series()) {
-                Some(e) => e,
-                None => {
-                    let (name, labels) = raw.parse_series()?;
-                    let dest = match self.series_for(job, target, name, labels) {
-                        None => Dest::Dropped,
-                        Some((table, tags)) => match storage::PreparedSeries::new(tags) {
-                            Ok(series) => Dest::Store(cache.table(&table), Arc::new(series)),
-                            Err(e) => Dest::Invalid(e),
-                        },
+            let text = raw.series();
+            let dest = match cache.order.get(scraped) {
+                Some((last, dest)) if rebuilt.is_none() && **last == *text => dest,
+                _ => {
+                    let order = rebuilt.get_or_insert_with(|| cache.order[..scraped].to_vec());
+                    let (key, dest) = match cache.series.get_key_value(text) {
+                        Some((key, dest)) => (key.clone(), dest.clone()),
+                        None => {
+                            let (name, labels) = raw.parse_series()?;
+                            let dest = match self.series_for(job, target, name, labels) {
+                                None => Dest::Dropped,
+                                Some((table, tags)) => match storage::PreparedSeries::new(tags) {
+                                    Ok(series) => {
+                                        Dest::Store(cache.table(&table), Arc::new(series))
+                                    }
+                                    Err(e) => Dest::Invalid(e),
+                                },
+                            };
+                            let key: Arc<[u8]> = text.into();
+                            cache.series.insert(key.clone(), dest.clone());
+                            (key, dest)
+                        }
                     };
-                    cache
-                        .series
-                        .entry(raw.series().into())
-                        .or_insert(CacheEntry { dest, seen: no })
+                    order.push((key, dest));
+                    &order.last().expect("pushed").1
                 }
             };
-            entry.seen = no;
-            match &entry.dest {
+            scraped += 1;
+            match dest {
                 Dest::Store(table, series) => {
                     let time = match raw.timestamp_ms {
                         Some(ms) if job.config.honor_timestamps => ms.saturating_mul(1_000_000),
@@ -881,6 +890,10 @@ impl Scraper {
             }
             Ok(())
         })?;
+        match rebuilt {
+            Some(order) => cache.order = order,
+            None => cache.order.truncate(scraped),
+        }
         Ok(scraped)
     }
 

@@ -284,25 +284,28 @@ impl Engine {
             last_id = id;
             let (records, _cut) = wal::read_file(&wal_dir, id)?;
             let mut points = 0usize;
+            let mut replay = wal::FileReplay::default();
             for rec in &records {
-                match wal::decode_batch(rec) {
-                    Ok(batch) => {
+                let (stored, rejected) = match replay.decode(rec) {
+                    Ok(wal::Record::Points(batch)) => {
                         let refs: Vec<&Point> = batch.points.iter().collect();
                         let (accepted, rejected) = shared.check(&batch.db, &refs, true);
-                        if !rejected.is_empty() {
-                            tracing::warn!(
-                                wal = id,
-                                rejected = rejected.len(),
-                                "WAL points no longer fit their table"
-                            );
-                        }
-                        points += accepted.len();
                         shared.apply(&batch.db, &accepted);
+                        (accepted.len(), rejected.len())
+                    }
+                    Ok(wal::Record::Samples { db, tables }) => {
+                        let (accepted, rejected) = shared.check_samples(&db, tables);
+                        (shared.apply_samples(&db, &accepted), rejected.len())
                     }
                     Err(e) => {
-                        tracing::error!(wal = id, error = %e, "skipping undecodable WAL record")
+                        tracing::error!(wal = id, error = %e, "skipping undecodable WAL record");
+                        continue;
                     }
+                };
+                if rejected > 0 {
+                    tracing::warn!(wal = id, rejected, "WAL points no longer fit their table");
                 }
+                points += stored;
             }
             tracing::info!(
                 wal = id,
@@ -369,7 +372,8 @@ impl Engine {
     /// (`sync`: answered after the WAL fsync) and partial acceptance: samples that do not
     /// fit their table's schema are rejected (index counted across `tables` in order),
     /// the rest stored. Cheaper per sample than points: tags are sorted, checked and
-    /// encoded once per series, and the series id is cached in the series.
+    /// encoded once per series, the series id is cached in the series, and the WAL logs
+    /// a series' tags once per file and then only its number (see [`wal`]).
     pub async fn write_samples(
         &self,
         db: &str,
@@ -806,7 +810,7 @@ fn wal_loop(shared: Arc<Shared>, mut writer: wal::WalWriter, rx: mpsc::Receiver<
                 } => {
                     let (accepted, rejected) = shared.check_samples(&db, tables);
                     if !accepted.is_empty() {
-                        writer.append(&wal::encode_samples(&db, &accepted));
+                        writer.append_samples(&db, &accepted);
                         sync |= wait;
                     }
                     group.push(PendingWrite {

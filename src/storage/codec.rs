@@ -25,6 +25,11 @@
 //! | 6    | const     | one value (raw), repeated for every present row                    | all          |
 //! | 7    | bits      | packed bits, LSB first                                             | bool         |
 //! | 8    | run       | first i64, step i64: `first + i * step` (regular timestamps)       | time         |
+//! | 9    | delta     | zigzag uvarints: the first value, then each delta-of-delta         | i64 u64 time |
+//!
+//! Blocks of fewer than [`SMALL_BLOCK`] values skip pco (and decimal, which is pco): its
+//! chunk set-up costs more than it saves on a handful of values, and a flush of many
+//! series with a few points each would spend most of its time there.
 
 use std::collections::HashMap;
 
@@ -49,7 +54,11 @@ pub mod id {
     pub const CONST: u8 = 6;
     pub const BITS: u8 = 7;
     pub const RUN: u8 = 8;
+    pub const DELTA: u8 = 9;
 }
+
+/// Blocks with fewer values than this are not tried with pco (see the module docs).
+pub const SMALL_BLOCK: usize = 64;
 
 /// Largest element count a block may claim (guards allocations on corrupt input).
 const MAX_ROWS: usize = 1 << 28;
@@ -84,14 +93,25 @@ pub(crate) fn get_uvarint(buf: &[u8], pos: &mut usize) -> Result<u64> {
 
 trait Num: pco::data_types::Number + Copy + PartialEq {
     const SIZE: usize;
+    /// Integers take the delta codec (as their two's-complement i64).
+    const INTEGRAL: bool;
     fn to_le(self, out: &mut Vec<u8>);
     fn from_le(b: &[u8]) -> Self;
+    fn to_i64(self) -> i64;
+    fn from_i64(v: i64) -> Self;
 }
 
 macro_rules! num {
-    ($t:ty, $n:expr) => {
+    ($t:ty, $n:expr, $integral:expr, $to:expr, $from:expr) => {
         impl Num for $t {
             const SIZE: usize = $n;
+            const INTEGRAL: bool = $integral;
+            fn to_i64(self) -> i64 {
+                $to(self)
+            }
+            fn from_i64(v: i64) -> Self {
+                $from(v)
+            }
             fn to_le(self, out: &mut Vec<u8>) {
                 out.extend_from_slice(&self.to_le_bytes());
             }
@@ -101,9 +121,47 @@ macro_rules! num {
         }
     };
 }
-num!(i64, 8);
-num!(u64, 8);
-num!(f64, 8);
+num!(i64, 8, true, |v| v, |v| v);
+num!(u64, 8, true, |v: u64| v as i64, |v: i64| v as u64);
+num!(f64, 8, false, |v: f64| v.to_bits() as i64, |v: i64| {
+    f64::from_bits(v as u64)
+});
+
+fn zigzag(v: i64) -> u64 {
+    ((v << 1) ^ (v >> 63)) as u64
+}
+
+fn unzigzag(v: u64) -> i64 {
+    ((v >> 1) as i64) ^ -((v & 1) as i64)
+}
+
+/// Delta-of-delta zigzag varints (wrapping, so any i64 sequence round-trips).
+fn delta_encode<T: Num>(values: &[T]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(values.len() * 2 + 8);
+    let (mut prev, mut prev_delta) = (0i64, 0i64);
+    for v in values {
+        let v = v.to_i64();
+        let delta = v.wrapping_sub(prev);
+        put_uvarint(&mut out, zigzag(delta.wrapping_sub(prev_delta)));
+        (prev, prev_delta) = (v, delta);
+    }
+    out
+}
+
+fn delta_decode<T: Num>(payload: &[u8], n: usize) -> Result<Vec<T>> {
+    let mut out = Vec::with_capacity(n.min(payload.len()));
+    let (mut pos, mut prev, mut prev_delta) = (0usize, 0i64, 0i64);
+    for _ in 0..n {
+        let delta = prev_delta.wrapping_add(unzigzag(get_uvarint(payload, &mut pos)?));
+        prev = prev.wrapping_add(delta);
+        prev_delta = delta;
+        out.push(T::from_i64(prev));
+    }
+    if pos != payload.len() {
+        return Err(CodecError("delta length"));
+    }
+    Ok(out)
+}
 
 fn pco_encode<T: Num>(values: &[T]) -> Option<Vec<u8>> {
     if values.is_empty() {
@@ -143,7 +201,14 @@ fn encode_numbers<T: Num>(values: &[T], out: &mut Vec<u8>, extra: &[(u8, Vec<u8>
         return;
     }
     let mut best = (id::RAW, raw_encode(values));
-    if let Some(p) = pco_encode(values)
+    if values.len() < SMALL_BLOCK {
+        if T::INTEGRAL {
+            let d = delta_encode(values);
+            if d.len() < best.1.len() {
+                best = (id::DELTA, d);
+            }
+        }
+    } else if let Some(p) = pco_encode(values)
         && p.len() < best.1.len()
     {
         best = (id::PCO, p);
@@ -162,6 +227,7 @@ fn decode_numbers<T: Num>(code: u8, payload: &[u8], n: usize) -> Result<Vec<T>> 
         id::RAW => raw_decode(payload, n),
         id::PCO => pco_decode(payload, n),
         id::CONST if payload.len() == T::SIZE => Ok(vec![T::from_le(payload); n]),
+        id::DELTA if T::INTEGRAL => delta_decode(payload, n),
         _ => Err(CodecError("unknown numeric codec")),
     }
 }
@@ -535,7 +601,9 @@ pub fn encode_column(col: &Column) -> (Vec<u8>, ColumnStats) {
             let present: Vec<f64> = v.iter().flatten().copied().collect();
             (stats.min, stats.max) = min_max(present.iter().copied());
             let mut extra = vec![(id::GORILLA, gorilla_encode(&present))];
-            if let Some(d) = decimal_encode(&present) {
+            if present.len() >= SMALL_BLOCK
+                && let Some(d) = decimal_encode(&present)
+            {
                 extra.push((id::DECIMAL, d));
             }
             encode_numbers(&present, &mut out, &extra);
@@ -735,5 +803,48 @@ mod tests {
             let dec = gorilla_decode(&gorilla_encode(&values), values.len()).unwrap();
             proptest::prop_assert!(dec.iter().zip(&values).all(|(a, b)| a.to_bits() == b.to_bits()));
         }
+
+        #[test]
+        fn small_integer_blocks_round_trip(values in proptest::collection::vec(proptest::num::i64::ANY, 0..SMALL_BLOCK)) {
+            let mut block = Vec::new();
+            encode_numbers(&values, &mut block, &[]);
+            proptest::prop_assert_eq!(decode_numbers::<i64>(block[0], &block[1..], values.len()).unwrap(), values.clone());
+            let unsigned: Vec<u64> = values.iter().map(|v| *v as u64).collect();
+            let mut block = Vec::new();
+            encode_numbers(&unsigned, &mut block, &[]);
+            proptest::prop_assert_eq!(decode_numbers::<u64>(block[0], &block[1..], values.len()).unwrap(), unsigned);
+        }
+    }
+
+    #[test]
+    fn small_blocks_skip_pco_and_stay_small() {
+        // Scrape timestamps: one a second, a few milliseconds of jitter.
+        let times: Vec<i64> = [0, 3, 1, 4, 2]
+            .iter()
+            .enumerate()
+            .map(|(i, ms)| 1_700_000_000_000_000_000 + i as i64 * 1_000_000_000 + ms * 1_000_000)
+            .collect();
+        let block = encode_time(&times);
+        assert_eq!(block[0], id::DELTA);
+        assert!(
+            block.len() < 1 + 5 * 8,
+            "delta block of {} bytes",
+            block.len()
+        );
+        assert_eq!(decode_time(&block, times.len()).unwrap(), times);
+        // Counters: delta too; floats of a few points: no pco.
+        let col = Column::Integer((0..10).map(|i| Some(1000 + i * 3)).collect());
+        let (block, _) = encode_column(&col);
+        assert_eq!(block[1], id::DELTA);
+        assert_eq!(decode_column(&block, FieldType::Integer, 10).unwrap(), col);
+        let col = Column::Float((0..10).map(|i| Some(0.5 + f64::from(i) * 0.37)).collect());
+        let (block, _) = encode_column(&col);
+        assert!(block[1] != id::PCO && block[1] != id::DECIMAL);
+        assert_eq!(decode_column(&block, FieldType::Float, 10).unwrap(), col);
+        // A truncated or overlong delta payload is an error.
+        let mut block = encode_time(&times);
+        block.pop();
+        assert!(decode_time(&block, times.len()).is_err());
+        assert!(decode_time(&encode_time(&times), times.len() - 1).is_err());
     }
 }

@@ -109,6 +109,8 @@ pub struct PreparedSeries {
     pub(crate) wal: Box<[u8]>,
     /// `table id << 32 | series id` of the last table it was written to.
     cached: std::sync::atomic::AtomicU64,
+    /// `epoch << 32 | number` under which the WAL writer last defined it (see `wal`).
+    pub(crate) wal_ref: std::sync::atomic::AtomicU64,
 }
 
 impl PreparedSeries {
@@ -131,6 +133,7 @@ impl PreparedSeries {
             key: tags,
             wal: wal.into_boxed_slice(),
             cached: std::sync::atomic::AtomicU64::new(u64::MAX),
+            wal_ref: std::sync::atomic::AtomicU64::new(0),
         })
     }
 

@@ -1,37 +1,232 @@
 //! The write-ahead log: numbered files of length-prefixed, CRC32C-checked records, each
-//! record one write batch (a database and its points).
+//! record one write batch: a database and its points, or a database and its samples of
+//! prepared series (scrapes).
 //!
 //! ```text
 //! file:   "SUNDWAL1" record*
 //! record: +-------------+---------------+-------------------+
 //!         | len u32 LE  | crc32c u32 LE | payload (len)     |
 //!         +-------------+---------------+-------------------+
-//! payload: version u8 = 1, db: str, n: uvarint, point*
+//! payload: version u8 = 1, db: str, n: uvarint, point*           (points)
+//!        | version u8 = 2, db: str, n: uvarint, group*           (samples)
 //! point:   table: str, ntags: uvarint, (key: str, value: str)*, nfields: uvarint,
 //!          (key: str, type u8, value)*, time: i64 LE
+//! group:   table: str, field: str, ndefs: uvarint, (ref: uvarint, ntags: uvarint,
+//!          (key: str, value: str)*)*, nsamples: uvarint,
+//!          (ref: uvarint, time delta: zigzag uvarint, value: f64 LE)*
 //! str:     len uvarint, UTF-8 bytes
 //! ```
+//!
+//! A samples record names each series by a number (`ref`) that the WAL file defined
+//! once, in this record or an earlier one: the definition binds it to the database, table,
+//! field and tags. A sample is then ~12 bytes instead of a point's ~100. Numbers are per
+//! file (a new file defines its series again), so a file replays on its own. A sample's
+//! time is the difference from the previous sample's in the group (the first: from 0);
+//! a scrape's samples share a time, so this is mostly one byte.
 //!
 //! On replay, a record that is short or fails its checksum ends the log: the file is cut
 //! there (a torn tail from a crash mid-append) and later files are ignored.
 
+use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 
+use super::TableSamples;
 use super::codec::{get_uvarint, put_uvarint};
-use super::schema::{FieldType, Point, Value};
+use super::schema::{FieldType, Point, PreparedSeries, Value};
 use super::{Error, Result};
 
 const MAGIC: &[u8; 8] = b"SUNDWAL1";
 const HEADER: usize = 8;
 const MAX_RECORD: usize = 1 << 30;
+const POINTS: u8 = 1;
+const SAMPLES: u8 = 2;
 
-/// One write batch as logged.
+/// One write batch of points as logged.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Batch {
     pub db: String,
     pub points: Vec<Point>,
+}
+
+/// A decoded record.
+#[derive(Debug)]
+pub enum Record {
+    Points(Batch),
+    Samples {
+        db: String,
+        tables: Vec<TableSamples>,
+    },
+}
+
+fn zigzag(v: i64) -> u64 {
+    ((v << 1) ^ (v >> 63)) as u64
+}
+
+fn unzigzag(v: u64) -> i64 {
+    ((v >> 1) as i64) ^ -((v & 1) as i64)
+}
+
+/// Source of the epochs that tag a writer's series numbers in [`PreparedSeries`]; 0 is
+/// never handed out, so a fresh series (epoch 0) is always defined.
+static NEXT_EPOCH: AtomicU32 = AtomicU32::new(1);
+
+/// What the current WAL file has defined: the number of each (database, table, field)
+/// and, by series number, the group it was defined for. A series' own number lives in
+/// the series (`PreparedSeries::wal_ref`), tagged with the writer's epoch.
+#[derive(Default)]
+struct SeriesRefs {
+    epoch: u32,
+    groups: HashMap<(String, Arc<str>, Arc<str>), u32>,
+    ref_group: Vec<u32>,
+    /// Scratch buffers for a group's definitions and samples.
+    defs: Vec<u8>,
+    samples: Vec<u8>,
+}
+
+impl SeriesRefs {
+    fn new() -> SeriesRefs {
+        SeriesRefs {
+            epoch: NEXT_EPOCH.fetch_add(1, Ordering::Relaxed),
+            ..SeriesRefs::default()
+        }
+    }
+
+    /// Forgets every definition (after a failed write): each series is defined again,
+    /// under a new number, so no number can point to a definition that was not written.
+    fn forget(&mut self) {
+        self.epoch = NEXT_EPOCH.fetch_add(1, Ordering::Relaxed);
+        self.groups.clear();
+    }
+
+    /// Appends a samples payload to `out`.
+    fn encode(&mut self, out: &mut Vec<u8>, db: &str, tables: &[TableSamples]) {
+        out.push(SAMPLES);
+        put_str(out, db);
+        put_uvarint(out, tables.len() as u64);
+        for t in tables {
+            let next = self.groups.len() as u32;
+            let group = *self
+                .groups
+                .entry((db.to_string(), t.table.clone(), t.field.clone()))
+                .or_insert(next);
+            put_str(out, &t.table);
+            put_str(out, &t.field);
+            self.defs.clear();
+            self.samples.clear();
+            let (mut ndefs, mut prev_time) = (0u64, 0i64);
+            for (series, time, value) in &t.samples {
+                let tagged = series.wal_ref.load(Ordering::Relaxed);
+                let r = tagged as u32;
+                let r = if (tagged >> 32) as u32 == self.epoch
+                    && self.ref_group.get(r as usize) == Some(&group)
+                {
+                    r
+                } else {
+                    let r = self.ref_group.len() as u32;
+                    self.ref_group.push(group);
+                    series.wal_ref.store(
+                        u64::from(self.epoch) << 32 | u64::from(r),
+                        Ordering::Relaxed,
+                    );
+                    put_uvarint(&mut self.defs, u64::from(r));
+                    self.defs.extend_from_slice(&series.wal);
+                    ndefs += 1;
+                    r
+                };
+                put_uvarint(&mut self.samples, u64::from(r));
+                put_uvarint(&mut self.samples, zigzag(time.wrapping_sub(prev_time)));
+                prev_time = *time;
+                self.samples.extend_from_slice(&value.to_le_bytes());
+            }
+            put_uvarint(out, ndefs);
+            out.extend_from_slice(&self.defs);
+            put_uvarint(out, t.samples.len() as u64);
+            out.extend_from_slice(&self.samples);
+        }
+    }
+}
+
+/// Decodes the records of one WAL file in order, remembering the series they define.
+#[derive(Default)]
+pub struct FileReplay {
+    groups: HashMap<(String, Arc<str>, Arc<str>), u32>,
+    series: Vec<Option<(u32, Arc<PreparedSeries>)>>,
+}
+
+impl FileReplay {
+    /// Decodes the next record of the file.
+    pub fn decode(&mut self, payload: &[u8]) -> Result<Record> {
+        match payload.first() {
+            Some(&POINTS) => decode_batch(payload).map(Record::Points),
+            Some(&SAMPLES) => self.decode_samples(payload),
+            _ => Err(Error::Corrupt("unknown WAL record version".into())),
+        }
+    }
+
+    fn decode_samples(&mut self, payload: &[u8]) -> Result<Record> {
+        let mut r = Reader {
+            buf: payload,
+            pos: 1,
+        };
+        let db = r.string()?;
+        let ngroups = r.uvarint()? as usize;
+        let mut tables = Vec::with_capacity(ngroups.min(1 << 16));
+        for _ in 0..ngroups {
+            let table: Arc<str> = r.string()?.into();
+            let field: Arc<str> = r.string()?.into();
+            let next = self.groups.len() as u32;
+            let group = *self
+                .groups
+                .entry((db.clone(), table.clone(), field.clone()))
+                .or_insert(next);
+            for _ in 0..r.uvarint()? {
+                let id = usize::try_from(r.uvarint()?).map_err(|_| Reader::bad())?;
+                if id > self.series.len() + (1 << 24) {
+                    return Err(Reader::bad());
+                }
+                let ntags = r.uvarint()? as usize;
+                let mut tags = Vec::with_capacity(ntags.min(1024));
+                for _ in 0..ntags {
+                    tags.push((r.string()?, r.string()?));
+                }
+                let series = PreparedSeries::new(tags)
+                    .map_err(|e| Error::Corrupt(format!("WAL series definition: {e}")))?;
+                if self.series.len() <= id {
+                    self.series.resize(id + 1, None);
+                }
+                self.series[id] = Some((group, Arc::new(series)));
+            }
+            let n = r.uvarint()? as usize;
+            let mut samples = Vec::with_capacity(n.min(1 << 20));
+            let mut time = 0i64;
+            for _ in 0..n {
+                let id = r.uvarint()?;
+                let series = match self.series.get(id as usize) {
+                    Some(Some((g, series))) if *g == group => series.clone(),
+                    _ => {
+                        return Err(Error::Corrupt(
+                            "WAL sample of a series this file did not define".into(),
+                        ));
+                    }
+                };
+                time = time.wrapping_add(unzigzag(r.uvarint()?));
+                samples.push((series, time, f64::from_bits(r.u64()?)));
+            }
+            tables.push(TableSamples {
+                table,
+                field,
+                samples,
+            });
+        }
+        if r.pos != payload.len() {
+            return Err(Reader::bad());
+        }
+        Ok(Record::Samples { db, tables })
+    }
 }
 
 pub(crate) fn put_str(out: &mut Vec<u8>, s: &str) {
@@ -39,32 +234,10 @@ pub(crate) fn put_str(out: &mut Vec<u8>, s: &str) {
     out.extend_from_slice(s.as_bytes());
 }
 
-/// Encodes prepared samples as a record payload, in the same format as
-/// [`encode_batch`] (one float field per point), so replay reads them as points.
-pub fn encode_samples(db: &str, tables: &[super::TableSamples]) -> Vec<u8> {
-    let n: usize = tables.iter().map(|t| t.samples.len()).sum();
-    let mut out = Vec::with_capacity(64 + n * 96);
-    out.push(1);
-    put_str(&mut out, db);
-    put_uvarint(&mut out, n as u64);
-    for t in tables {
-        for (series, time, value) in &t.samples {
-            put_str(&mut out, &t.table);
-            out.extend_from_slice(&series.wal);
-            put_uvarint(&mut out, 1);
-            put_str(&mut out, &t.field);
-            out.push(super::FieldType::Float.code());
-            out.extend_from_slice(&value.to_le_bytes());
-            out.extend_from_slice(&time.to_le_bytes());
-        }
-    }
-    out
-}
-
 /// Encodes a batch as a record payload.
 pub fn encode_batch(db: &str, points: &[&Point]) -> Vec<u8> {
     let mut out = Vec::with_capacity(64 + points.len() * 64);
-    out.push(1);
+    out.push(POINTS);
     put_str(&mut out, db);
     put_uvarint(&mut out, points.len() as u64);
     for p in points {
@@ -124,7 +297,7 @@ pub fn decode_batch(payload: &[u8]) -> Result<Batch> {
         buf: payload,
         pos: 0,
     };
-    if r.bytes(1)?[0] != 1 {
+    if r.bytes(1)?[0] != POINTS {
         return Err(Error::Corrupt("unknown WAL record version".into()));
     }
     let db = r.string()?;
@@ -250,6 +423,7 @@ pub struct WalWriter {
     /// Bytes in the current file.
     len: u64,
     pending: Vec<u8>,
+    refs: SeriesRefs,
 }
 
 impl WalWriter {
@@ -272,6 +446,7 @@ impl WalWriter {
             file,
             len: HEADER as u64,
             pending: Vec::new(),
+            refs: SeriesRefs::new(),
         })
     }
 
@@ -296,6 +471,18 @@ impl WalWriter {
         self.pending.extend_from_slice(payload);
     }
 
+    /// Queues a record of samples of prepared series, defining in this file the series
+    /// it has not defined yet (see the module docs).
+    pub fn append_samples(&mut self, db: &str, tables: &[TableSamples]) {
+        let start = self.pending.len();
+        self.pending.extend_from_slice(&[0; 8]);
+        self.refs.encode(&mut self.pending, db, tables);
+        let payload = &self.pending[start + 8..];
+        let (len, crc) = (payload.len() as u32, crc32c::crc32c(payload));
+        self.pending[start..start + 4].copy_from_slice(&len.to_le_bytes());
+        self.pending[start + 4..start + 8].copy_from_slice(&crc.to_le_bytes());
+    }
+
     /// Writes queued records; with `sync`, waits until they are on stable storage.
     pub fn commit(&mut self, sync: bool) -> Result<()> {
         let path = || self.dir.join(file_name(self.id));
@@ -304,6 +491,7 @@ impl WalWriter {
                 // Leave no partial record behind for the next append to follow.
                 let _ = self.file.set_len(self.len);
                 self.pending.clear();
+                self.refs.forget();
                 return Err(Error::io("write WAL", &path(), e));
             }
             self.len += self.pending.len() as u64;
@@ -311,9 +499,11 @@ impl WalWriter {
         }
         if sync {
             let started = std::time::Instant::now();
-            self.file
-                .sync_data()
-                .map_err(|e| Error::io("fsync WAL", &path(), e))?;
+            if let Err(e) = self.file.sync_data() {
+                // What was written may be lost: define every series again.
+                self.refs.forget();
+                return Err(Error::io("fsync WAL", &path(), e));
+            }
             crate::metrics::METRICS.wal_fsync.observe(started.elapsed());
         }
         Ok(())
@@ -349,6 +539,116 @@ mod tests {
                 db: "db".into(),
                 points: vec![p]
             }
+        );
+    }
+
+    fn samples(table: &str, series: &[Arc<PreparedSeries>], time: i64) -> TableSamples {
+        TableSamples {
+            table: table.into(),
+            field: "value".into(),
+            samples: series
+                .iter()
+                .enumerate()
+                .map(|(i, s)| (s.clone(), time + i as i64 % 2, time as f64 + i as f64 / 4.0))
+                .collect(),
+        }
+    }
+
+    /// A sample as (database, table, tags, time, value bits).
+    type Flat = (String, String, Vec<(String, String)>, i64, u64);
+
+    fn flat(records: &[Record]) -> Vec<Flat> {
+        let mut out = Vec::new();
+        for r in records {
+            let Record::Samples { db, tables } = r else {
+                panic!("a samples record");
+            };
+            for t in tables {
+                for (s, time, v) in &t.samples {
+                    out.push((
+                        db.clone(),
+                        t.table.to_string(),
+                        s.tags().clone(),
+                        *time,
+                        v.to_bits(),
+                    ));
+                }
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn samples_define_each_series_once_per_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let series: Vec<Arc<PreparedSeries>> = (0..50)
+            .map(|i| {
+                let tags = vec![
+                    ("job".into(), "node".into()),
+                    ("instance".into(), "127.0.0.1:9100".into()),
+                    ("series".into(), i.to_string()),
+                ];
+                Arc::new(PreparedSeries::new(tags).unwrap())
+            })
+            .collect();
+        let mut w = WalWriter::create(dir.path(), 1).unwrap();
+        let batches = [
+            ("db", samples("up", &series, 1_000)),
+            ("db", samples("up", &series, 2_000)),
+            // The same series in another table and another database: defined again.
+            ("db", samples("other", &series[..10], 3_000)),
+            ("db2", samples("up", &series[..10], 4_000)),
+            ("db", samples("up", &series[..5], -5)),
+        ];
+        let mut lens = Vec::new();
+        for (db, t) in &batches {
+            let before = w.len();
+            w.append_samples(db, std::slice::from_ref(t));
+            lens.push(w.len() - before);
+        }
+        w.append(&encode_batch("db", &[&point(9)]));
+        w.commit(true).unwrap();
+        // The second scrape of the same series carries no tags: far smaller.
+        assert!(lens[1] * 3 < lens[0], "record sizes {lens:?}");
+        assert!(lens[1] < 50 * 14, "{} bytes for 50 samples", lens[1]);
+
+        let (payloads, cut) = read_file(dir.path(), 1).unwrap();
+        assert!(!cut);
+        let mut replay = FileReplay::default();
+        let mut records: Vec<Record> = payloads.iter().map(|p| replay.decode(p).unwrap()).collect();
+        let Record::Points(b) = records.pop().unwrap() else {
+            panic!("points last")
+        };
+        assert_eq!(b.points, vec![point(9)]);
+        let expected: Vec<Record> = batches
+            .iter()
+            .map(|(db, t)| Record::Samples {
+                db: db.to_string(),
+                tables: vec![t.clone()],
+            })
+            .collect();
+        assert_eq!(flat(&records), flat(&expected));
+
+        // A new file defines its series again; a record read without the file's
+        // earlier records is refused, not misread.
+        let mut w2 = WalWriter::create(dir.path(), 2).unwrap();
+        w2.append_samples("db", &[samples("up", &series, 5_000)]);
+        w2.commit(true).unwrap();
+        let (p2, _) = read_file(dir.path(), 2).unwrap();
+        let mut replay = FileReplay::default();
+        assert_eq!(flat(&[replay.decode(&p2[0]).unwrap()]).len(), 50);
+        assert!(FileReplay::default().decode(&payloads[1]).is_err());
+        // A torn second record: the first still replays.
+        let path = dir.path().join(file_name(1));
+        let data = fs::read(&path).unwrap();
+        let first = 8 + 8 + payloads[0].len();
+        fs::write(&path, &data[..first + 20]).unwrap();
+        let (left, cut) = read_file(dir.path(), 1).unwrap();
+        assert!(cut);
+        assert_eq!(left.len(), 1);
+        assert_eq!(
+            flat(&[FileReplay::default().decode(&left[0]).unwrap()]).len(),
+            50
         );
     }
 
