@@ -203,18 +203,21 @@ fn main() {
             }
         };
         tokio::time::sleep(Duration::from_secs(3)).await;
+        let me = std::process::id().to_string();
         let (s0, c0, t0) = (sundial_samples(&pg).await, cpu_secs(&sundial.0.id().to_string()), Instant::now());
+        let e0 = cpu_secs(&me);
         tokio::time::sleep(Duration::from_secs(secs)).await;
         // CPU first: the counting query's own work is not the scraper's.
-        let c1 = cpu_secs(&sundial.0.id().to_string());
+        let (c1, e1) = (cpu_secs(&sundial.0.id().to_string()), cpu_secs(&me));
         let wall = t0.elapsed().as_secs_f64();
         let s1 = sundial_samples(&pg).await;
         let sundial_rate = (s1 - s0) as f64 / wall;
         println!(
-            "sundial:    {:>9.0} samples/s stored (count(*)), {:.2} cores, {:.3} CPU ms per 1000 samples",
+            "sundial:    {:>9.0} samples/s stored (count(*)), {:.2} cores, {:.3} CPU ms per 1000 samples; endpoints {:.2} cores",
             sundial_rate,
             (c1 - c0) / wall,
-            (c1 - c0) * 1e6 / (s1 - s0).max(1) as f64
+            (c1 - c0) * 1e6 / (s1 - s0).max(1) as f64,
+            (e1 - e0) / wall
         );
         drop(pg);
         drop(sundial);
@@ -247,15 +250,17 @@ fn main() {
         let url = format!("http://127.0.0.1:{web}");
         tokio::time::sleep(Duration::from_secs(5)).await;
         let (p0, c0, t0) = (prometheus_samples(&url).await, cpu_secs(&prom.0.id().to_string()), Instant::now());
+        let e0 = cpu_secs(&me);
         tokio::time::sleep(Duration::from_secs(secs)).await;
-        let (p1, c1) = (prometheus_samples(&url).await, cpu_secs(&prom.0.id().to_string()));
+        let (p1, c1, e1) = (prometheus_samples(&url).await, cpu_secs(&prom.0.id().to_string()), cpu_secs(&me));
         let wall = t0.elapsed().as_secs_f64();
         let prom_rate = (p1 - p0) as f64 / wall;
         println!(
-            "prometheus: {:>9.0} samples/s appended (tsdb head), {:.2} cores, {:.3} CPU ms per 1000 samples",
+            "prometheus: {:>9.0} samples/s appended (tsdb head), {:.2} cores, {:.3} CPU ms per 1000 samples; endpoints {:.2} cores",
             prom_rate,
             (c1 - c0) / wall,
-            (c1 - c0) * 1e6 / (p1 - p0).max(1) as f64
+            (c1 - c0) * 1e6 / (p1 - p0).max(1) as f64,
+            (e1 - e0) / wall
         );
         println!("sundial / prometheus: {:.2}x", sundial_rate / prom_rate.max(1.0));
     });

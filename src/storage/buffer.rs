@@ -49,6 +49,8 @@ pub struct Buffer {
 const ROW_BYTES: usize = std::mem::size_of::<i64>() + std::mem::size_of::<Row>();
 /// Memory of each field slot beyond the inline one.
 const SLOT_BYTES: usize = std::mem::size_of::<Option<Value>>();
+/// Memory of a row of a float-only series: its time and its value.
+const FLOAT_ROW_BYTES: usize = 2 * std::mem::size_of::<i64>();
 
 /// The rows of one series, sorted by time. Appends (the common case) are O(1); an
 /// out-of-order point is inserted by binary search. Two small vectors instead of a tree
@@ -56,35 +58,170 @@ const SLOT_BYTES: usize = std::mem::size_of::<Option<Value>>();
 #[derive(Debug, Default)]
 struct SeriesBuffer {
     times: Vec<i64>,
-    values: Vec<Row>,
+    values: Values,
 }
 
-/// The values of one row by field id; a row of one field (a scrape sample, a single
-/// field point) needs no allocation of its own.
+/// A series' values, by row.
+#[derive(Debug)]
+enum Values {
+    /// Every row has one float field, the same one (a scraped series, a one-field
+    /// metric): a third of the memory of general rows, so a flush takes three times the
+    /// points per series.
+    Floats(usize, Vec<f64>),
+    Rows(Vec<Row>),
+}
+
+impl Default for Values {
+    fn default() -> Self {
+        Values::Rows(Vec::new())
+    }
+}
+
+/// The values of one row by field id; a row of one field (a single field point) needs
+/// no allocation of its own.
 pub type Row = SmallVec<[Option<Value>; 1]>;
 
-impl SeriesBuffer {
-    /// The row at `time`, created empty if absent; the flag says it was created.
-    fn row(&mut self, time: i64) -> (&mut Row, bool) {
-        if self.times.last().is_none_or(|last| *last < time) {
-            self.times.push(time);
-            self.values.push(Row::new());
-            return (self.values.last_mut().expect("pushed"), true);
-        }
-        match self.times.binary_search(&time) {
-            Ok(i) => (&mut self.values[i], false),
-            Err(i) => {
-                self.times.insert(i, time);
-                self.values.insert(i, Row::new());
-                (&mut self.values[i], true)
+/// One buffered row's values.
+#[derive(Debug, Clone, Copy)]
+pub enum RowRef<'a> {
+    Float(usize, f64),
+    Row(&'a Row),
+}
+
+impl<'a> RowRef<'a> {
+    /// The value of field `id`, if the row has one.
+    pub fn value(self, id: usize) -> Option<std::borrow::Cow<'a, Value>> {
+        match self {
+            RowRef::Float(field, v) => {
+                (field == id).then_some(std::borrow::Cow::Owned(Value::Float(v)))
             }
+            RowRef::Row(row) => row
+                .get(id)
+                .and_then(Option::as_ref)
+                .map(std::borrow::Cow::Borrowed),
+        }
+    }
+}
+
+impl SeriesBuffer {
+    /// Where the row at `time` is: `Ok(i)` if present, `Err(i)` where it goes.
+    fn find(&self, time: i64) -> Result<usize, usize> {
+        match self.times.last() {
+            None => Err(0),
+            Some(last) if *last < time => Err(self.times.len()),
+            Some(last) if *last == time => Ok(self.times.len() - 1),
+            _ => self.times.binary_search(&time),
         }
     }
 
-    fn range(&self, range: TimeRange) -> impl Iterator<Item = (&i64, &Row)> {
+    /// Turns float rows into general rows; returns the bytes this adds.
+    fn make_general(&mut self) -> usize {
+        let Values::Floats(field, floats) = &self.values else {
+            return 0;
+        };
+        let field = *field;
+        let rows: Vec<Row> = floats
+            .iter()
+            .map(|v| {
+                let mut row = Row::new();
+                row.resize(field + 1, None);
+                row[field] = Some(Value::Float(*v));
+                row
+            })
+            .collect();
+        self.values = Values::Rows(rows);
+        self.times.len() * (ROW_BYTES - FLOAT_ROW_BYTES + field * SLOT_BYTES)
+    }
+
+    /// Sets fields of the row at `time`; returns (row created, bytes added).
+    fn merge(
+        &mut self,
+        time: i64,
+        fields: impl IntoIterator<Item = (usize, Value)>,
+    ) -> (bool, usize) {
+        let mut fields = fields.into_iter().peekable();
+        let at = self.find(time);
+        let mut bytes = 0;
+        // A float series stays one while rows bring just its float field.
+        if let Some((id, Value::Float(v))) = fields.peek() {
+            let (id, v) = (*id, *v);
+            let fresh = self.times.is_empty();
+            if fresh {
+                self.values = Values::Floats(id, Vec::new());
+            }
+            if let Values::Floats(field, floats) = &mut self.values
+                && *field == id
+            {
+                fields.next();
+                if fields.peek().is_none() {
+                    return match at {
+                        Ok(i) => {
+                            floats[i] = v;
+                            (false, 0)
+                        }
+                        Err(i) => {
+                            self.times.insert(i, time);
+                            floats.insert(i, v);
+                            (true, FLOAT_ROW_BYTES)
+                        }
+                    };
+                }
+                // More fields: general rows, then this one set again below.
+                bytes += self.make_general();
+                return self.merge_general(
+                    at,
+                    time,
+                    std::iter::once((id, Value::Float(v))).chain(fields),
+                    bytes,
+                );
+            }
+        }
+        bytes += self.make_general();
+        self.merge_general(at, time, fields, bytes)
+    }
+
+    fn merge_general(
+        &mut self,
+        at: Result<usize, usize>,
+        time: i64,
+        fields: impl IntoIterator<Item = (usize, Value)>,
+        mut bytes: usize,
+    ) -> (bool, usize) {
+        let Values::Rows(rows) = &mut self.values else {
+            unreachable!("general rows");
+        };
+        let (i, created) = match at {
+            Ok(i) => (i, false),
+            Err(i) => {
+                self.times.insert(i, time);
+                rows.insert(i, Row::new());
+                bytes += ROW_BYTES;
+                (i, true)
+            }
+        };
+        let row = &mut rows[i];
+        for (id, value) in fields {
+            if row.len() <= id {
+                bytes += (id + 1).saturating_sub(row.len().max(1)) * SLOT_BYTES;
+                row.resize(id + 1, None);
+            }
+            bytes += value.heap_size();
+            row[id] = Some(value);
+        }
+        (created, bytes)
+    }
+
+    fn row(&self, i: usize) -> RowRef<'_> {
+        match &self.values {
+            Values::Floats(field, v) => RowRef::Float(*field, v[i]),
+            Values::Rows(rows) => RowRef::Row(&rows[i]),
+        }
+    }
+
+    fn range(&self, range: TimeRange) -> impl Iterator<Item = (i64, RowRef<'_>)> {
         let lo = self.times.partition_point(|t| *t < range.min);
         let hi = self.times.partition_point(|t| *t <= range.max);
-        self.times[lo..hi].iter().zip(&self.values[lo..hi])
+        (lo..hi).map(|i| (self.times[i], self.row(i)))
     }
 }
 
@@ -111,19 +248,9 @@ impl Buffer {
         if self.series.len() <= at {
             self.series.resize_with(at + 1, SeriesBuffer::default);
         }
-        let (row, created) = self.series[at].row(time);
-        if created {
-            self.rows += 1;
-            self.bytes += ROW_BYTES;
-        }
-        for (id, value) in fields {
-            if row.len() <= id {
-                self.bytes += (id + 1).saturating_sub(row.len().max(1)) * SLOT_BYTES;
-                row.resize(id + 1, None);
-            }
-            self.bytes += value.heap_size();
-            row[id] = Some(value);
-        }
+        let (created, bytes) = self.series[at].merge(time, fields);
+        self.rows += usize::from(created);
+        self.bytes += bytes;
     }
 
     pub fn rows(&self) -> usize {
@@ -174,9 +301,9 @@ impl Buffer {
             }
             for (time, values) in points.range(range) {
                 out.series.push(sid);
-                out.time.push(*time);
+                out.time.push(time);
                 for (col, (id, _)) in out.columns.iter_mut().zip(fields) {
-                    col.push(values.get(*id).and_then(Option::as_ref));
+                    col.push(values.value(*id).as_deref());
                 }
             }
         }
@@ -184,11 +311,11 @@ impl Buffer {
     }
 
     /// The rows of one series, for segment writing.
-    pub fn series_rows(&self, series: u32) -> impl Iterator<Item = (&i64, &Row)> {
+    pub fn series_rows(&self, series: u32) -> impl Iterator<Item = (i64, RowRef<'_>)> {
         self.series
             .get(series as usize)
             .into_iter()
-            .flat_map(|m| m.times.iter().zip(&m.values))
+            .flat_map(|m| m.range(TimeRange::ALL))
     }
 }
 
@@ -214,5 +341,60 @@ mod tests {
         assert_eq!(r.columns[1], Column::Integer(vec![Some(2), None]));
         let r = b.to_rows(TimeRange { min: 0, max: 9 }, None, &[(0, FieldType::Float)]);
         assert_eq!(r.time, vec![5]);
+    }
+
+    #[test]
+    fn float_series_stay_compact_until_a_row_needs_more() {
+        let mut b = Buffer::default();
+        for t in [30, 10, 20, 20, 40] {
+            b.insert_one(0, t, 1, Value::Float(t as f64));
+        }
+        b.insert_one(0, 20, 1, Value::Float(-2.0));
+        assert_eq!(b.rows(), 4);
+        assert_eq!(b.bytes(), 4 * FLOAT_ROW_BYTES);
+        let fields = [(0, FieldType::Integer), (1, FieldType::Float)];
+        let r = b.to_rows(TimeRange::ALL, None, &fields);
+        assert_eq!(r.time, vec![10, 20, 30, 40]);
+        assert_eq!(
+            r.columns[1],
+            Column::Float(vec![Some(10.0), Some(-2.0), Some(30.0), Some(40.0)])
+        );
+        assert_eq!(r.columns[0], Column::Integer(vec![None; 4]));
+        // Another field on an existing row and a new one: general rows, nothing lost.
+        b.insert_one(0, 30, 0, Value::Integer(7));
+        b.insert(0, 50, vec![(1, Value::Float(5.0)), (0, Value::Integer(8))]);
+        assert_eq!(b.rows(), 5);
+        assert!(b.bytes() > 5 * FLOAT_ROW_BYTES);
+        let r = b.to_rows(TimeRange { min: 20, max: 50 }, None, &fields);
+        assert_eq!(r.time, vec![20, 30, 40, 50]);
+        assert_eq!(
+            r.columns[0],
+            Column::Integer(vec![None, Some(7), None, Some(8)])
+        );
+        assert_eq!(
+            r.columns[1],
+            Column::Float(vec![Some(-2.0), Some(30.0), Some(40.0), Some(5.0)])
+        );
+        // A float series of another field, and one whose first point is not a float.
+        b.insert_one(1, 1, 0, Value::Float(1.0));
+        b.insert_one(1, 2, 1, Value::Float(2.0));
+        b.insert_one(2, 1, 1, Value::Integer(3));
+        b.insert_one(2, 2, 1, Value::Float(4.0));
+        let rows: Vec<(i64, Option<Value>, Option<Value>)> = (1..3)
+            .flat_map(|s| b.series_rows(s).collect::<Vec<_>>())
+            .map(|(t, row)| {
+                let get = |id| row.value(id).map(std::borrow::Cow::into_owned);
+                (t, get(0), get(1))
+            })
+            .collect();
+        assert_eq!(
+            rows,
+            vec![
+                (1, Some(Value::Float(1.0)), None),
+                (2, None, Some(Value::Float(2.0))),
+                (1, None, Some(Value::Integer(3))),
+                (2, None, Some(Value::Float(4.0))),
+            ]
+        );
     }
 }

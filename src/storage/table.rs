@@ -169,7 +169,7 @@ impl Table {
         for (sid, key) in &frozen.keys {
             let mut current: Option<(i64, SeriesRows)> = None;
             for (t, values) in frozen.buffer.series_rows(*sid) {
-                let p = partition_of(*t, width);
+                let p = partition_of(t, width);
                 if current.as_ref().is_none_or(|(cp, _)| *cp != p) {
                     if let Some((cp, rows)) = current.take() {
                         let e = parts.entry(cp).or_default();
@@ -187,9 +187,9 @@ impl Table {
                     ));
                 }
                 let (_, rows) = current.as_mut().expect("set above");
-                rows.time.push(*t);
+                rows.time.push(t);
                 for (id, col) in rows.columns.iter_mut().enumerate() {
-                    col.push(values.get(id).and_then(Option::as_ref));
+                    col.push(values.value(id).as_deref());
                 }
             }
             if let Some((cp, rows)) = current {
