@@ -127,11 +127,11 @@ num!(f64, 8, false, |v: f64| v.to_bits() as i64, |v: i64| {
     f64::from_bits(v as u64)
 });
 
-fn zigzag(v: i64) -> u64 {
+pub(crate) fn zigzag(v: i64) -> u64 {
     ((v << 1) ^ (v >> 63)) as u64
 }
 
-fn unzigzag(v: u64) -> i64 {
+pub(crate) fn unzigzag(v: u64) -> i64 {
     ((v >> 1) as i64) ^ -((v & 1) as i64)
 }
 

@@ -35,7 +35,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use super::TableSamples;
-use super::codec::{get_uvarint, put_uvarint};
+use super::codec::{get_uvarint, put_uvarint, unzigzag, zigzag};
 use super::schema::{FieldType, Point, PreparedSeries, Value};
 use super::{Error, Result};
 
@@ -60,14 +60,6 @@ pub enum Record {
         db: String,
         tables: Vec<TableSamples>,
     },
-}
-
-fn zigzag(v: i64) -> u64 {
-    ((v << 1) ^ (v >> 63)) as u64
-}
-
-fn unzigzag(v: u64) -> i64 {
-    ((v >> 1) as i64) ^ -((v & 1) as i64)
 }
 
 /// Source of the epochs that tag a writer's series numbers in [`PreparedSeries`]; 0 is
