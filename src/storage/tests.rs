@@ -412,6 +412,11 @@ async fn prepared_samples_are_points() {
     // The series were registered by the old engine's table: ids are looked up again.
     e.write_samples("d", vec![batch(1000)], true).await.unwrap();
     assert_eq!(count(&e, "d", "m"), 41);
+    // A second record of the same series carries only their WAL numbers; it replays too.
+    e.write_samples("d", vec![batch(2000)], true).await.unwrap();
+    drop(e);
+    let e = Engine::open(dir.path(), StorageConfig::default()).unwrap();
+    assert_eq!(count(&e, "d", "m"), 61);
 
     // `value` as a tag, and a tag key that is a field, are rejected.
     e.write(
