@@ -25,6 +25,9 @@ struct Proc(Child);
 /// The pids of the running [`Proc`]s.
 static CHILDREN: std::sync::Mutex<Vec<u32>> = std::sync::Mutex::new(Vec::new());
 
+/// The bench's data directory, removed when the bench is interrupted too.
+static DATA_DIR: std::sync::Mutex<Option<std::path::PathBuf>> = std::sync::Mutex::new(None);
+
 impl Proc {
     fn new(child: Child) -> Proc {
         CHILDREN.lock().unwrap().push(child.id());
@@ -40,7 +43,8 @@ impl Drop for Proc {
     }
 }
 
-/// Kills the running [`Proc`]s and exits when the bench is interrupted.
+/// Kills the running [`Proc`]s, removes the data directory and exits when the bench is
+/// interrupted.
 async fn kill_children_on_interrupt() {
     use tokio::signal::unix::{SignalKind, signal};
     let Ok(mut term) = signal(SignalKind::terminate()) else {
@@ -52,6 +56,9 @@ async fn kill_children_on_interrupt() {
     }
     for pid in CHILDREN.lock().unwrap().iter() {
         let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+    }
+    if let Some(dir) = DATA_DIR.lock().unwrap().take() {
+        let _ = std::fs::remove_dir_all(dir);
     }
     std::process::exit(130);
 }
@@ -157,6 +164,7 @@ fn main() {
             targets.push(format!("127.0.0.1:{}", endpoint(id, series, tick.clone()).await));
         }
         let dir = tempfile::tempdir().unwrap();
+        *DATA_DIR.lock().unwrap() = Some(dir.path().to_path_buf());
         println!(
             "{endpoints} endpoints x {series} series, scraped every 1 s = {} samples/s offered; {secs} s measured",
             endpoints * series
