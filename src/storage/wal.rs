@@ -66,13 +66,28 @@ pub enum Record {
 /// never handed out, so a fresh series (epoch 0) is always defined.
 static NEXT_EPOCH: AtomicU32 = AtomicU32::new(1);
 
-/// What the current WAL file has defined: the number of each (database, table, field)
-/// and, by series number, the group it was defined for. A series' own number lives in
-/// the series (`PreparedSeries::wal_ref`), tagged with the writer's epoch.
+/// Numbers for the (database, table, field) groups a WAL file's series belong to; the
+/// writer and replay number them alike.
+#[derive(Default)]
+struct GroupIds(HashMap<(String, Arc<str>, Arc<str>), u32>);
+
+impl GroupIds {
+    fn id(&mut self, db: &str, table: &Arc<str>, field: &Arc<str>) -> u32 {
+        let next = self.0.len() as u32;
+        *self
+            .0
+            .entry((db.to_string(), table.clone(), field.clone()))
+            .or_insert(next)
+    }
+}
+
+/// What the current WAL file has defined: the number of each group and, by series
+/// number, the group it was defined for. A series' own number lives in the series
+/// (`PreparedSeries::wal_ref`), tagged with the writer's epoch.
 #[derive(Default)]
 struct SeriesRefs {
     epoch: u32,
-    groups: HashMap<(String, Arc<str>, Arc<str>), u32>,
+    groups: GroupIds,
     ref_group: Vec<u32>,
     /// Scratch buffers for a group's definitions and samples.
     defs: Vec<u8>,
@@ -91,7 +106,6 @@ impl SeriesRefs {
     /// under a new number, so no number can point to a definition that was not written.
     fn forget(&mut self) {
         self.epoch = NEXT_EPOCH.fetch_add(1, Ordering::Relaxed);
-        self.groups.clear();
     }
 
     /// Appends a samples payload to `out`.
@@ -100,11 +114,7 @@ impl SeriesRefs {
         put_str(out, db);
         put_uvarint(out, tables.len() as u64);
         for t in tables {
-            let next = self.groups.len() as u32;
-            let group = *self
-                .groups
-                .entry((db.to_string(), t.table.clone(), t.field.clone()))
-                .or_insert(next);
+            let group = self.groups.id(db, &t.table, &t.field);
             put_str(out, &t.table);
             put_str(out, &t.field);
             self.defs.clear();
@@ -145,7 +155,7 @@ impl SeriesRefs {
 /// Decodes the records of one WAL file in order, remembering the series they define.
 #[derive(Default)]
 pub struct FileReplay {
-    groups: HashMap<(String, Arc<str>, Arc<str>), u32>,
+    groups: GroupIds,
     series: Vec<Option<(u32, Arc<PreparedSeries>)>>,
 }
 
@@ -170,11 +180,7 @@ impl FileReplay {
         for _ in 0..ngroups {
             let table: Arc<str> = r.string()?.into();
             let field: Arc<str> = r.string()?.into();
-            let next = self.groups.len() as u32;
-            let group = *self
-                .groups
-                .entry((db.clone(), table.clone(), field.clone()))
-                .or_insert(next);
+            let group = self.groups.id(&db, &table, &field);
             for _ in 0..r.uvarint()? {
                 let id = usize::try_from(r.uvarint()?).map_err(|_| Reader::bad())?;
                 if id > self.series.len() + (1 << 24) {
@@ -456,19 +462,21 @@ impl WalWriter {
 
     /// Queues a record; [`WalWriter::commit`] writes and fsyncs the queued records.
     pub fn append(&mut self, payload: &[u8]) {
-        self.pending
-            .extend_from_slice(&(payload.len() as u32).to_le_bytes());
-        self.pending
-            .extend_from_slice(&crc32c::crc32c(payload).to_le_bytes());
-        self.pending.extend_from_slice(payload);
+        self.frame(|out, _| out.extend_from_slice(payload));
     }
 
     /// Queues a record of samples of prepared series, defining in this file the series
     /// it has not defined yet (see the module docs).
     pub fn append_samples(&mut self, db: &str, tables: &[TableSamples]) {
+        self.frame(|out, refs| refs.encode(out, db, tables));
+    }
+
+    /// Queues a record whose payload `encode` appends, then fills in its length and
+    /// checksum.
+    fn frame(&mut self, encode: impl FnOnce(&mut Vec<u8>, &mut SeriesRefs)) {
         let start = self.pending.len();
         self.pending.extend_from_slice(&[0; 8]);
-        self.refs.encode(&mut self.pending, db, tables);
+        encode(&mut self.pending, &mut self.refs);
         let payload = &self.pending[start + 8..];
         let (len, crc) = (payload.len() as u32, crc32c::crc32c(payload));
         self.pending[start..start + 4].copy_from_slice(&len.to_le_bytes());
