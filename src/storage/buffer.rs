@@ -133,60 +133,42 @@ impl SeriesBuffer {
         self.times.len() * (ROW_BYTES - FLOAT_ROW_BYTES + field * SLOT_BYTES)
     }
 
-    /// Sets fields of the row at `time`; returns (row created, bytes added).
-    fn merge(
-        &mut self,
-        time: i64,
-        fields: impl IntoIterator<Item = (usize, Value)>,
-    ) -> (bool, usize) {
-        let mut fields = fields.into_iter().peekable();
-        let at = self.find(time);
-        let mut bytes = 0;
-        // A float series stays one while rows bring just its float field.
-        if let Some((id, Value::Float(v))) = fields.peek() {
-            let (id, v) = (*id, *v);
-            let fresh = self.times.is_empty();
-            if fresh {
+    /// Sets one field of the row at `time`; returns (row created, bytes added). A float
+    /// series stays one while rows bring just its float field.
+    fn set_one(&mut self, time: i64, id: usize, value: Value) -> (bool, usize) {
+        if let Value::Float(v) = value {
+            let at = self.find(time);
+            if self.times.is_empty() {
                 self.values = Values::Floats(id, Vec::new());
             }
             if let Values::Floats(field, floats) = &mut self.values
                 && *field == id
             {
-                fields.next();
-                if fields.peek().is_none() {
-                    return match at {
-                        Ok(i) => {
-                            floats[i] = v;
-                            (false, 0)
-                        }
-                        Err(i) => {
-                            self.times.insert(i, time);
-                            floats.insert(i, v);
-                            (true, FLOAT_ROW_BYTES)
-                        }
-                    };
-                }
-                // More fields: general rows, then this one set again below.
-                bytes += self.make_general();
-                return self.merge_general(
-                    at,
-                    time,
-                    std::iter::once((id, Value::Float(v))).chain(fields),
-                    bytes,
-                );
+                return match at {
+                    Ok(i) => {
+                        floats[i] = v;
+                        (false, 0)
+                    }
+                    Err(i) => {
+                        self.times.insert(i, time);
+                        floats.insert(i, v);
+                        (true, FLOAT_ROW_BYTES)
+                    }
+                };
             }
         }
-        bytes += self.make_general();
-        self.merge_general(at, time, fields, bytes)
+        self.merge(time, std::iter::once((id, value)))
     }
 
-    fn merge_general(
+    /// Sets fields of the row at `time` in general rows; returns (row created, bytes
+    /// added).
+    fn merge(
         &mut self,
-        at: Result<usize, usize>,
         time: i64,
         fields: impl IntoIterator<Item = (usize, Value)>,
-        mut bytes: usize,
     ) -> (bool, usize) {
+        let mut bytes = self.make_general();
+        let at = self.find(time);
         let Values::Rows(rows) = &mut self.values else {
             unreachable!("general rows");
         };
@@ -227,16 +209,23 @@ impl SeriesBuffer {
 
 impl Buffer {
     /// Adds or merges one row.
-    pub fn insert(&mut self, series: u32, time: i64, fields: Vec<(usize, Value)>) {
-        self.merge(series, time, fields);
+    pub fn insert(&mut self, series: u32, time: i64, mut fields: Vec<(usize, Value)>) {
+        if fields.len() == 1 {
+            let (id, value) = fields.pop().expect("one field");
+            return self.insert_one(series, time, id, value);
+        }
+        let (created, bytes) = self.series_at(series, time).merge(time, fields);
+        self.grew(created, bytes);
     }
 
     /// Sets one field of a row, adding the row if new.
     pub fn insert_one(&mut self, series: u32, time: i64, field: usize, value: Value) {
-        self.merge(series, time, std::iter::once((field, value)));
+        let (created, bytes) = self.series_at(series, time).set_one(time, field, value);
+        self.grew(created, bytes);
     }
 
-    fn merge(&mut self, series: u32, time: i64, fields: impl IntoIterator<Item = (usize, Value)>) {
+    /// The buffer of `series`, about to get a row at `time`.
+    fn series_at(&mut self, series: u32, time: i64) -> &mut SeriesBuffer {
         if self.rows == 0 {
             self.min_time = time;
             self.max_time = time;
@@ -248,7 +237,10 @@ impl Buffer {
         if self.series.len() <= at {
             self.series.resize_with(at + 1, SeriesBuffer::default);
         }
-        let (created, bytes) = self.series[at].merge(time, fields);
+        &mut self.series[at]
+    }
+
+    fn grew(&mut self, created: bool, bytes: usize) {
         self.rows += usize::from(created);
         self.bytes += bytes;
     }
