@@ -791,7 +791,7 @@ fn wal_loop(shared: Arc<Shared>, mut writer: wal::WalWriter, rx: mpsc::Receiver<
                             .collect()
                     };
                     if !accepted.is_empty() {
-                        writer.append(&wal::encode_batch(&db, &accepted));
+                        writer.append_points(&db, &accepted);
                         sync |= opts.sync;
                     }
                     drop(refs);

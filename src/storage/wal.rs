@@ -232,34 +232,32 @@ pub(crate) fn put_str(out: &mut Vec<u8>, s: &str) {
     out.extend_from_slice(s.as_bytes());
 }
 
-/// Encodes a batch as a record payload.
-pub fn encode_batch(db: &str, points: &[&Point]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(64 + points.len() * 64);
+/// Appends a points payload to `out`.
+fn encode_points(out: &mut Vec<u8>, db: &str, points: &[&Point]) {
     out.push(POINTS);
-    put_str(&mut out, db);
-    put_uvarint(&mut out, points.len() as u64);
+    put_str(out, db);
+    put_uvarint(out, points.len() as u64);
     for p in points {
-        put_str(&mut out, &p.table);
-        put_uvarint(&mut out, p.tags.len() as u64);
+        put_str(out, &p.table);
+        put_uvarint(out, p.tags.len() as u64);
         for (k, v) in &p.tags {
-            put_str(&mut out, k);
-            put_str(&mut out, v);
+            put_str(out, k);
+            put_str(out, v);
         }
-        put_uvarint(&mut out, p.fields.len() as u64);
+        put_uvarint(out, p.fields.len() as u64);
         for (k, v) in &p.fields {
-            put_str(&mut out, k);
+            put_str(out, k);
             out.push(v.field_type().code());
             match v {
                 Value::Float(x) => out.extend_from_slice(&x.to_le_bytes()),
                 Value::Integer(x) => out.extend_from_slice(&x.to_le_bytes()),
                 Value::UInteger(x) => out.extend_from_slice(&x.to_le_bytes()),
-                Value::String(x) => put_str(&mut out, x),
+                Value::String(x) => put_str(out, x),
                 Value::Boolean(x) => out.push(u8::from(*x)),
             }
         }
         out.extend_from_slice(&p.time.to_le_bytes());
     }
-    out
 }
 
 struct Reader<'a> {
@@ -460,9 +458,10 @@ impl WalWriter {
         self.len() <= HEADER as u64
     }
 
-    /// Queues a record; [`WalWriter::commit`] writes and fsyncs the queued records.
-    pub fn append(&mut self, payload: &[u8]) {
-        self.frame(|out, _| out.extend_from_slice(payload));
+    /// Queues a record of points; [`WalWriter::commit`] writes and fsyncs the queued
+    /// records.
+    pub fn append_points(&mut self, db: &str, points: &[&Point]) {
+        self.frame(|out, _| encode_points(out, db, points));
     }
 
     /// Queues a record of samples of prepared series, defining in this file the series
@@ -513,6 +512,13 @@ impl WalWriter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Encodes a batch as a record payload.
+    fn encode_batch(db: &str, points: &[&Point]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(64 + points.len() * 64);
+        encode_points(&mut out, db, points);
+        out
+    }
 
     fn point(t: i64) -> Point {
         Point {
@@ -606,7 +612,7 @@ mod tests {
             w.append_samples(db, std::slice::from_ref(t));
             lens.push(w.len() - before);
         }
-        w.append(&encode_batch("db", &[&point(9)]));
+        w.append_points("db", &[&point(9)]);
         w.commit(true).unwrap();
         // The second scrape of the same series carries no tags: far smaller.
         assert!(lens[1] * 3 < lens[0], "record sizes {lens:?}");
@@ -656,8 +662,8 @@ mod tests {
     fn torn_tail_is_cut_at_last_good_record() {
         let dir = tempfile::tempdir().unwrap();
         let mut w = WalWriter::create(dir.path(), 1).unwrap();
-        w.append(&encode_batch("db", &[&point(1)]));
-        w.append(&encode_batch("db", &[&point(2)]));
+        w.append_points("db", &[&point(1)]);
+        w.append_points("db", &[&point(2)]);
         w.commit(true).unwrap();
         let good_len = w.len();
         drop(w);
@@ -678,8 +684,8 @@ mod tests {
     fn corrupt_payload_is_not_replayed() {
         let dir = tempfile::tempdir().unwrap();
         let mut w = WalWriter::create(dir.path(), 7).unwrap();
-        w.append(&encode_batch("db", &[&point(1)]));
-        w.append(&encode_batch("db", &[&point(2)]));
+        w.append_points("db", &[&point(1)]);
+        w.append_points("db", &[&point(2)]);
         w.commit(true).unwrap();
         drop(w);
         let path = dir.path().join(file_name(7));
