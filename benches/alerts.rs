@@ -113,8 +113,8 @@ fn main() {
     rt.block_on(async move {
         let config = Config {
             data_dir: dir.path().to_path_buf(),
-            http_addr: "127.0.0.1:0".into(),
-            pg_addr: "127.0.0.1:0".into(),
+            http_addr: "127.0.0.1:0".parse().unwrap(),
+            pg_addr: "127.0.0.1:0".parse().unwrap(),
             ..Config::default()
         };
         let server = Server::start(config).await.expect("start");

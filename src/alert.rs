@@ -15,6 +15,11 @@ pub mod eval;
 pub mod notify;
 pub mod schedule;
 pub mod state;
+mod statements;
+mod store;
+mod system;
+#[cfg(test)]
+mod tests;
 
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
@@ -22,6 +27,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::metrics::Metrics;
+use crate::tasks::Tasks;
 use async_trait::async_trait;
 use datafusion::arrow::array::{
     ArrayRef, BooleanArray, Float64Array, Int64Array, RecordBatch, StringArray,
@@ -32,9 +39,9 @@ use datafusion::catalog::{TableFunctionImpl, TableProvider};
 use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{Notify, Semaphore};
-use tokio_util::sync::CancellationToken;
 
 use crate::clock::Clock;
+use crate::error::{Classify, Kind, SqlState};
 use crate::query::statements::{AlertDefinition, Receiver, Statement};
 use crate::query::{Alerting, Outcome, QueryEngine, StatementError};
 use state::{Instance, Labels, State, Timing};
@@ -60,6 +67,16 @@ pub enum Error {
         path: PathBuf,
         source: serde_json::Error,
     },
+}
+
+impl Classify for Error {
+    fn kind(&self) -> Kind {
+        Kind::Unavailable
+    }
+
+    fn sqlstate(&self) -> SqlState {
+        SqlState::IO_ERROR
+    }
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -132,6 +149,12 @@ pub struct Alerts {
     wake: Notify,
     /// Bounds evaluations in flight.
     permits: Semaphore,
+    /// Serializes CREATE/DROP/ALTER ALERT across the awaits of their file writes.
+    ddl: tokio::sync::Mutex<()>,
+    /// The server's self-metrics (evaluations, failures).
+    metrics: Arc<Metrics>,
+    /// Where the scheduler, evaluations and notifiers run.
+    tasks: Tasks,
     notifier: notify::Notifier,
     /// Itself, for the backtest functions' rule lookups.
     me: std::sync::Weak<Alerts>,
@@ -143,40 +166,9 @@ impl std::fmt::Debug for Alerts {
     }
 }
 
-fn io(path: &Path) -> impl FnOnce(std::io::Error) -> Error + '_ {
-    move |source| Error::Io {
-        path: path.to_path_buf(),
-        source,
-    }
-}
-
-/// Writes `bytes` to `path` atomically (temp file, rename), fsyncing if `durable`.
-fn write_atomic(path: &Path, bytes: &[u8], durable: bool) -> Result<()> {
-    let tmp = path.with_extension("tmp");
-    let mut f = std::fs::File::create(&tmp).map_err(io(&tmp))?;
-    f.write_all(bytes).map_err(io(&tmp))?;
-    if durable {
-        f.sync_all().map_err(io(&tmp))?;
-    }
-    std::fs::rename(&tmp, path).map_err(io(path))?;
-    if durable && let Some(parent) = path.parent() {
-        std::fs::File::open(parent)
-            .and_then(|d| d.sync_all())
-            .map_err(io(parent))?;
-    }
-    Ok(())
-}
-
-fn hash_name(name: &str) -> String {
-    format!("{:016x}", crate::clock::fnv1a(name.bytes()))
-}
-
-fn fail(code: &'static str, message: impl Into<String>) -> StatementError {
-    StatementError {
-        code,
-        message: message.into(),
-    }
-}
+use store::*;
+use system::*;
+pub use system::{events_batch, events_schema};
 
 impl Alerts {
     /// Opens (or creates) the alert store under `data_dir/alerts`. `external_url` is
@@ -186,7 +178,8 @@ impl Alerts {
         query: Arc<QueryEngine>,
         clock: Arc<dyn Clock>,
         external_url: String,
-        shutdown: CancellationToken,
+        metrics: Arc<Metrics>,
+        tasks: Tasks,
     ) -> Result<Arc<Alerts>> {
         let dir = data_dir.join("alerts");
         std::fs::create_dir_all(dir.join("state")).map_err(io(&dir))?;
@@ -265,16 +258,20 @@ impl Alerts {
                 scheduler: Mutex::new(scheduler),
                 wake: Notify::new(),
                 permits: Semaphore::new(parallel * 32),
-                notifier: notify::Notifier::new(external_url, report, shutdown),
+                notifier: notify::Notifier::new(external_url, report, tasks.clone()),
+                ddl: tokio::sync::Mutex::new(()),
+                metrics,
+                tasks,
                 me: me.clone(),
             }
         }))
     }
 
-    /// Runs the scheduler until `shutdown`.
-    pub fn spawn_scheduler(self: &Arc<Self>, shutdown: CancellationToken) {
+    /// Runs the scheduler until background work stops.
+    pub fn spawn_scheduler(self: &Arc<Self>) {
         let alerts = self.clone();
-        tokio::spawn(async move {
+        let shutdown = self.tasks.background();
+        self.tasks.spawn("alert scheduler", async move {
             loop {
                 let now = alerts.clock.now_nanos();
                 for handle in alerts.run_due(now) {
@@ -300,7 +297,9 @@ impl Alerts {
         due.into_iter()
             .map(|d| {
                 let alerts = self.clone();
-                tokio::spawn(async move { alerts.evaluate(&d.name, d.at, d.missed).await })
+                self.tasks.spawn("alert evaluation", async move {
+                    alerts.evaluate(&d.name, d.at, d.missed).await
+                })
             })
             .collect()
     }
@@ -347,11 +346,11 @@ impl Alerts {
             };
             st.running = false;
             st.evaluations += 1;
-            crate::metrics::METRICS
+            self.metrics
                 .alert_evaluations
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             if !matches!(result, Ok(Ok(_))) {
-                crate::metrics::METRICS
+                self.metrics
                     .alert_evaluation_failures
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             }
@@ -465,7 +464,7 @@ impl Alerts {
             };
             if error.is_some() {
                 st.notification_failures += 1;
-                crate::metrics::METRICS
+                self.metrics
                     .alert_notification_failures
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             }
@@ -478,420 +477,6 @@ impl Alerts {
         };
         self.save_state(&snapshot);
     }
-
-    fn save_state(&self, st: &RuleState) {
-        let path = self
-            .dir
-            .join("state")
-            .join(format!("{}.json", hash_name(&st.name)));
-        let result = serde_json::to_vec(st)
-            .map_err(|source| Error::Json {
-                path: path.clone(),
-                source,
-            })
-            .and_then(|bytes| write_atomic(&path, &bytes, false));
-        if let Err(e) = result {
-            tracing::error!(error = %e, "saving alert state failed");
-        }
-    }
-
-    fn record(&self, events: Vec<Event>) {
-        if events.is_empty() {
-            return;
-        }
-        let mut lines = String::new();
-        for e in &events {
-            if let Ok(line) = serde_json::to_string(e) {
-                lines.push_str(&line);
-                lines.push('\n');
-            }
-        }
-        if let Err(e) = self.events_file.lock().write_all(lines.as_bytes()) {
-            tracing::error!(error = %e, "appending alert events failed");
-        }
-        let mut all = self.events.lock();
-        all.extend(events);
-        if all.len() > EVENTS_IN_MEMORY + EVENTS_IN_MEMORY / 10 {
-            let excess = all.len() - EVENTS_IN_MEMORY;
-            all.drain(..excess);
-        }
-    }
-
-    fn rule_path(&self, name: &str) -> PathBuf {
-        self.dir
-            .join("rules")
-            .join(format!("{}.json", hash_name(name)))
-    }
-
-    /// Writes one rule's definition durably.
-    fn save_rule(&self, rule: &Rule) -> Result<()> {
-        let path = self.rule_path(&rule.name);
-        let bytes = serde_json::to_vec_pretty(rule).map_err(|source| Error::Json {
-            path: path.clone(),
-            source,
-        })?;
-        write_atomic(&path, &bytes, true)
-    }
-
-    /// Removes one rule's definition durably.
-    fn remove_rule(&self, name: &str) -> Result<()> {
-        let path = self.rule_path(name);
-        std::fs::remove_file(&path).map_err(io(&path))?;
-        let dir = self.dir.join("rules");
-        std::fs::File::open(&dir)
-            .and_then(|d| d.sync_all())
-            .map_err(io(&dir))
-    }
-
-    async fn create(&self, db: &str, def: AlertDefinition) -> Result<Outcome, StatementError> {
-        if let Err(e) = eval::plan(&self.query, db, &def.query).await {
-            let (code, message) = crate::pg::sqlstate(&e);
-            return Err(fail(code, format!("invalid alert query: {message}")));
-        }
-        let rule = Rule {
-            name: def.name.clone(),
-            database: db.to_string(),
-            query: def.query,
-            every_secs: def.every_secs.unwrap_or(DEFAULT_EVERY_SECS),
-            for_secs: def.for_secs,
-            keep_firing_for_secs: def.keep_firing_for_secs,
-            labels: def.labels,
-            annotations: def.annotations,
-            receivers: def.receivers,
-            paused: false,
-            created_at: self.clock.now_nanos(),
-        };
-        {
-            let mut rules = self.rules.lock();
-            if rules.contains_key(&rule.name) {
-                if def.if_not_exists {
-                    return Ok(Outcome {
-                        tag: "CREATE ALERT",
-                        rows: None,
-                    });
-                }
-                return Err(fail(
-                    "42710",
-                    format!("alert \"{}\" already exists", rule.name),
-                ));
-            }
-            if let Err(e) = self.save_rule(&rule) {
-                return Err(fail("58030", e.to_string()));
-            }
-            rules.insert(rule.name.clone(), rule.clone());
-        }
-        self.states.lock().insert(
-            rule.name.clone(),
-            RuleState {
-                name: rule.name.clone(),
-                ..RuleState::default()
-            },
-        );
-        self.scheduler.lock().set(
-            &rule.name,
-            rule.every_secs as i64 * NS,
-            self.clock.now_nanos(),
-        );
-        self.wake.notify_one();
-        Ok(Outcome {
-            tag: "CREATE ALERT",
-            rows: None,
-        })
-    }
-
-    fn drop_rule(&self, name: &str, if_exists: bool) -> Result<Outcome, StatementError> {
-        {
-            let mut rules = self.rules.lock();
-            if !rules.contains_key(name) {
-                if if_exists {
-                    return Ok(Outcome {
-                        tag: "DROP ALERT",
-                        rows: None,
-                    });
-                }
-                return Err(fail("42704", format!("alert \"{name}\" does not exist")));
-            }
-            if let Err(e) = self.remove_rule(name) {
-                return Err(fail("58030", e.to_string()));
-            }
-            rules.remove(name);
-        }
-        self.scheduler.lock().remove(name);
-        self.states.lock().remove(name);
-        let _ = std::fs::remove_file(
-            self.dir
-                .join("state")
-                .join(format!("{}.json", hash_name(name))),
-        );
-        Ok(Outcome {
-            tag: "DROP ALERT",
-            rows: None,
-        })
-    }
-
-    fn set_paused(&self, name: &str, paused: bool) -> Result<Outcome, StatementError> {
-        let every = {
-            let mut rules = self.rules.lock();
-            let Some(rule) = rules.get_mut(name) else {
-                return Err(fail("42704", format!("alert \"{name}\" does not exist")));
-            };
-            let mut changed = rule.clone();
-            changed.paused = paused;
-            if let Err(e) = self.save_rule(&changed) {
-                return Err(fail("58030", e.to_string()));
-            }
-            *rule = changed;
-            rule.every_secs
-        };
-        let mut scheduler = self.scheduler.lock();
-        if paused {
-            scheduler.remove(name);
-        } else {
-            scheduler.set(name, every as i64 * NS, self.clock.now_nanos());
-        }
-        drop(scheduler);
-        self.wake.notify_one();
-        Ok(Outcome {
-            tag: "ALTER ALERT",
-            rows: None,
-        })
-    }
-
-    fn rules_table(&self) -> datafusion::error::Result<RecordBatch> {
-        let rules: Vec<Rule> = self.rules.lock().values().cloned().collect();
-        let states = self.states.lock();
-        let st = |r: &Rule| states.get(&r.name).cloned().unwrap_or_default();
-        let json = |pairs: &[(String, String)]| {
-            serde_json::to_string(&pairs.iter().cloned().collect::<BTreeMap<_, _>>())
-                .unwrap_or_default()
-        };
-        let duration = |secs: u64| format_duration(secs);
-        let columns: Vec<ArrayRef> = vec![
-            text(rules.iter().map(|r| Some(r.name.clone()))),
-            text(rules.iter().map(|r| Some(r.database.clone()))),
-            text(rules.iter().map(|r| Some(r.query.clone()))),
-            text(rules.iter().map(|r| {
-                Some(
-                    if r.paused {
-                        "paused"
-                    } else {
-                        let s = st(r);
-                        if s.instances.values().any(|i| i.state == State::Firing) {
-                            "firing"
-                        } else if s.instances.values().any(|i| i.state == State::Pending) {
-                            "pending"
-                        } else {
-                            "inactive"
-                        }
-                    }
-                    .to_string(),
-                )
-            })),
-            text(rules.iter().map(|r| Some(duration(r.every_secs)))),
-            text(rules.iter().map(|r| Some(duration(r.for_secs)))),
-            text(rules.iter().map(|r| Some(duration(r.keep_firing_for_secs)))),
-            text(rules.iter().map(|r| Some(json(&r.labels)))),
-            text(rules.iter().map(|r| Some(json(&r.annotations)))),
-            text(
-                rules
-                    .iter()
-                    .map(|r| Some(serde_json::to_string(&r.receivers).unwrap_or_default())),
-            ),
-            Arc::new(BooleanArray::from(
-                rules.iter().map(|r| Some(r.paused)).collect::<Vec<_>>(),
-            )),
-            timestamps(rules.iter().map(|r| st(r).last_evaluation)),
-            Arc::new(Float64Array::from(
-                rules
-                    .iter()
-                    .map(|r| st(r).last_duration_ns.map(|d| d as f64 / 1e6))
-                    .collect::<Vec<_>>(),
-            )),
-            text(rules.iter().map(|r| st(r).last_error)),
-            int(rules.iter().map(|r| st(r).evaluations)),
-            int(rules.iter().map(|r| st(r).failures)),
-            int(rules.iter().map(|r| st(r).missed)),
-            int(rules.iter().map(|r| st(r).notification_failures)),
-            timestamps(rules.iter().map(|r| Some(r.created_at))),
-        ];
-        Ok(RecordBatch::try_new(rules_schema(), columns)?)
-    }
-
-    fn alerts_table(&self) -> datafusion::error::Result<RecordBatch> {
-        let rules = self.rules.lock().clone();
-        let states = self.states.lock();
-        let mut rows: Vec<(String, Labels, Instance)> = Vec::new();
-        let mut names: Vec<&String> = states.keys().collect();
-        names.sort();
-        for name in names {
-            let extra = rules
-                .get(name)
-                .map(|r| r.labels.clone())
-                .unwrap_or_default();
-            for i in states[name].instances.values() {
-                let mut labels = i.labels.clone();
-                labels.extend(extra.iter().cloned());
-                rows.push((name.clone(), labels, i.clone()));
-            }
-        }
-        let columns: Vec<ArrayRef> = vec![
-            text(rows.iter().map(|(n, _, _)| Some(n.clone()))),
-            text(rows.iter().map(|(_, l, _)| serde_json::to_string(l).ok())),
-            text(
-                rows.iter()
-                    .map(|(_, _, i)| Some(i.state.as_str().to_string())),
-            ),
-            timestamps(rows.iter().map(|(_, _, i)| Some(i.active_at))),
-            timestamps(rows.iter().map(|(_, _, i)| i.fired_at)),
-            timestamps(rows.iter().map(|(_, _, i)| i.resolved_at)),
-            Arc::new(Float64Array::from(
-                rows.iter().map(|(_, _, i)| i.value).collect::<Vec<_>>(),
-            )),
-            timestamps(rows.iter().map(|(_, _, i)| i.last_sent_at)),
-            text(rows.iter().map(|(_, _, i)| i.last_error.clone())),
-        ];
-        Ok(RecordBatch::try_new(alerts_schema(), columns)?)
-    }
-
-    fn events_table(&self) -> datafusion::error::Result<RecordBatch> {
-        let events = self.events.lock();
-        events_batch(
-            events.iter().map(|e| {
-                (
-                    Some(e.rule.as_str()),
-                    e.time,
-                    &e.labels,
-                    e.from,
-                    e.to,
-                    e.value,
-                )
-            }),
-            true,
-        )
-    }
-}
-
-/// `'1m30s'`-style text of a duration in seconds (`0s` for none).
-pub fn format_duration(secs: u64) -> String {
-    if secs == 0 {
-        return "0s".into();
-    }
-    let mut out = String::new();
-    let mut rest = secs;
-    for (unit, size) in [("d", 86_400), ("h", 3_600), ("m", 60), ("s", 1)] {
-        if rest >= size {
-            out.push_str(&format!("{}{unit}", rest / size));
-            rest %= size;
-        }
-    }
-    out
-}
-
-fn text(values: impl Iterator<Item = Option<String>>) -> ArrayRef {
-    Arc::new(StringArray::from(values.collect::<Vec<_>>()))
-}
-
-fn int(values: impl Iterator<Item = u64>) -> ArrayRef {
-    Arc::new(Int64Array::from(
-        values.map(|v| v as i64).collect::<Vec<_>>(),
-    ))
-}
-
-fn timestamps(values: impl Iterator<Item = Option<i64>>) -> ArrayRef {
-    Arc::new(TimestampNanosecondArray::from(values.collect::<Vec<_>>()).with_timezone("UTC"))
-}
-
-fn ts_type() -> DataType {
-    DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into()))
-}
-
-fn rules_schema() -> SchemaRef {
-    Arc::new(Schema::new(vec![
-        Field::new("name", DataType::Utf8, false),
-        Field::new("database", DataType::Utf8, false),
-        Field::new("query", DataType::Utf8, false),
-        Field::new("state", DataType::Utf8, false),
-        Field::new("every", DataType::Utf8, false),
-        Field::new("for", DataType::Utf8, false),
-        Field::new("keep_firing_for", DataType::Utf8, false),
-        Field::new("labels", DataType::Utf8, false),
-        Field::new("annotations", DataType::Utf8, false),
-        Field::new("receivers", DataType::Utf8, false),
-        Field::new("paused", DataType::Boolean, false),
-        Field::new("last_evaluation", ts_type(), true),
-        Field::new("last_duration_ms", DataType::Float64, true),
-        Field::new("last_error", DataType::Utf8, true),
-        Field::new("evaluations", DataType::Int64, false),
-        Field::new("failures", DataType::Int64, false),
-        Field::new("missed", DataType::Int64, false),
-        Field::new("notification_failures", DataType::Int64, false),
-        Field::new("created_at", ts_type(), false),
-    ]))
-}
-
-fn alerts_schema() -> SchemaRef {
-    Arc::new(Schema::new(vec![
-        Field::new("alert_name", DataType::Utf8, false),
-        Field::new("labels", DataType::Utf8, false),
-        Field::new("state", DataType::Utf8, false),
-        Field::new("active_at", ts_type(), false),
-        Field::new("fired_at", ts_type(), true),
-        Field::new("resolved_at", ts_type(), true),
-        Field::new("last_value", DataType::Float64, true),
-        Field::new("last_sent_at", ts_type(), true),
-        Field::new("last_error", DataType::Utf8, true),
-    ]))
-}
-
-/// The schema of transition rows (`system.alert_events` with `alert_name`; backtests
-/// without it).
-pub fn events_schema(with_name: bool) -> SchemaRef {
-    let mut fields = vec![Field::new("time", ts_type(), false)];
-    if with_name {
-        fields.push(Field::new("alert_name", DataType::Utf8, false));
-    }
-    fields.extend([
-        Field::new("labels", DataType::Utf8, false),
-        Field::new("from_state", DataType::Utf8, false),
-        Field::new("to_state", DataType::Utf8, false),
-        Field::new("value", DataType::Float64, true),
-    ]);
-    Arc::new(Schema::new(fields))
-}
-
-/// Transition rows as a batch.
-pub fn events_batch<'a>(
-    rows: impl Iterator<Item = (Option<&'a str>, i64, &'a Labels, State, State, Option<f64>)>,
-    with_name: bool,
-) -> datafusion::error::Result<RecordBatch> {
-    let rows: Vec<_> = rows.collect();
-    let mut columns: Vec<ArrayRef> = vec![timestamps(rows.iter().map(|r| Some(r.1)))];
-    if with_name {
-        columns.push(text(rows.iter().map(|r| r.0.map(str::to_string))));
-    }
-    columns.extend([
-        text(rows.iter().map(|r| serde_json::to_string(r.2).ok())),
-        text(rows.iter().map(|r| Some(r.3.as_str().to_string()))),
-        text(rows.iter().map(|r| Some(r.4.as_str().to_string()))),
-        Arc::new(Float64Array::from(
-            rows.iter().map(|r| r.5).collect::<Vec<_>>(),
-        )) as ArrayRef,
-    ]);
-    Ok(RecordBatch::try_new(events_schema(with_name), columns)?)
-}
-
-/// A snapshot as a view (psql's `\dv system.*` lists them, `\dt` does not).
-fn system_view(
-    name: &str,
-    batch: datafusion::error::Result<RecordBatch>,
-) -> Option<Arc<dyn TableProvider>> {
-    match batch.and_then(|b| crate::query::catalog::snapshot_view(name, b)) {
-        Ok(v) => Some(v),
-        Err(e) => {
-            tracing::error!(error = %e, "building a system table failed");
-            None
-        }
-    }
 }
 
 #[async_trait]
@@ -899,9 +484,11 @@ impl Alerting for Alerts {
     async fn execute(&self, current: &str, stmt: Statement) -> Result<Outcome, StatementError> {
         match stmt {
             Statement::CreateAlert(def) => self.create(current, def).await,
-            Statement::DropAlert { name, if_exists } => self.drop_rule(&name, if_exists),
-            Statement::AlterAlert { name, paused } => self.set_paused(&name, paused),
-            other => Err(fail("XX000", format!("not an alert statement: {other:?}"))),
+            Statement::DropAlert { name, if_exists } => self.drop_rule(&name, if_exists).await,
+            Statement::AlterAlert { name, paused } => self.set_paused(&name, paused).await,
+            other => Err(StatementError::internal(format!(
+                "not an alert statement: {other:?}"
+            ))),
         }
     }
 
@@ -928,151 +515,11 @@ impl Alerting for Alerts {
             Arc::new(move |name: &str| me.upgrade().and_then(|a| a.rule(name)));
         backtest::functions(self.query.clone(), db, lookup)
     }
-}
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::clock::ManualClock;
-    use crate::ingest::{Ingester, Precision, WriteParams};
-    use crate::storage::{DEFAULT_DATABASE, Engine, StorageConfig};
-
-    const T0: i64 = 1_714_557_600 * NS; // 2024-05-01T10:00:00Z, a multiple of 10 s
-
-    async fn write(ingester: &Ingester, lines: &str) {
-        let summary = ingester
-            .write_lp(
-                DEFAULT_DATABASE,
-                bytes::Bytes::from(lines.to_string()),
-                WriteParams {
-                    precision: Precision::Second,
-                    accept_partial: true,
-                    sync: true,
-                },
-            )
-            .await
-            .unwrap();
-        assert!(summary.errors.is_empty(), "{:?}", summary.errors);
-    }
-
-    async fn tick(alerts: &Arc<Alerts>, clock: &ManualClock, at: i64) {
-        clock.set(at);
-        for h in alerts.run_due(at) {
-            h.await.unwrap();
-        }
-    }
-
-    /// The whole path — schedule, query with `now()` = the slot, state machine, history,
-    /// persistence — driven by an injected clock.
-    #[tokio::test]
-    async fn evaluations_follow_an_injected_clock() {
-        let dir = tempfile::tempdir().unwrap();
-        let clock = Arc::new(ManualClock::new(T0));
-        let engine = Engine::open(dir.path(), StorageConfig::default()).unwrap();
-        let query = Arc::new(QueryEngine::new(engine.clone()));
-        let open = |clock: Arc<ManualClock>| {
-            Alerts::open(
-                dir.path(),
-                query.clone(),
-                clock,
-                "http://sundial".into(),
-                CancellationToken::new(),
-            )
-            .unwrap()
-        };
-        let alerts = open(clock.clone());
-        query.set_alerting(alerts.clone());
-        let ingester = Ingester::new(engine.clone(), clock.clone());
-        let t0 = T0 / NS;
-        write(
-            &ingester,
-            &format!(
-                "cpu,hostname=a u=50 {t0}\ncpu,hostname=a u=95 {}\ncpu,hostname=a u=96 {}\n\
-                 cpu,hostname=a u=97 {}\ncpu,hostname=a u=20 {}\ncpu,hostname=b u=99 {}\n",
-                t0 + 10,
-                t0 + 20,
-                t0 + 30,
-                t0 + 40,
-                t0 + 20
-            ),
-        )
-        .await;
-        let created = alerts
-            .execute(
-                DEFAULT_DATABASE,
-                crate::query::statements::parse(
-                    "CREATE ALERT hot EVERY '10s' FOR '20s' AS SELECT hostname, max(u) AS value \
-                     FROM cpu WHERE time > now() - INTERVAL '10 seconds' AND time <= now() \
-                     GROUP BY hostname HAVING max(u) > 90",
-                )
-                .unwrap()
-                .unwrap(),
-            )
-            .await
-            .unwrap();
-        assert_eq!(created.tag, "CREATE ALERT");
-        let slot = |k: i64| {
-            schedule::next_after(
-                T0 + (k - 1) * 10 * NS,
-                10 * NS,
-                schedule::offset("hot", 10 * NS),
-            )
-        };
-        // Nothing runs before the first slot.
-        assert!(alerts.run_due(slot(1) - 1).is_empty());
-        // Slot k, in (T0 + 10(k-1) s, T0 + 10k s], sees one row per host in its window:
-        // a goes pending, b (one hot row) pending then dropped, a firing after FOR, then
-        // resolved when its row falls to 20 or is gone.
-        for k in 1..=4 {
-            tick(&alerts, &clock, slot(k)).await;
-        }
-        let st = alerts.state("hot").unwrap();
-        assert_eq!(st.evaluations, 4);
-        assert_eq!(st.missed, 0);
-        assert_eq!(st.last_evaluation, Some(slot(4)));
-        // The clock jumps two intervals: the latest slot runs, one was missed.
-        tick(&alerts, &clock, slot(6) + NS).await;
-        let st = alerts.state("hot").unwrap();
-        assert_eq!((st.evaluations, st.missed), (5, 1));
-        // History: a went pending then firing after FOR; b pending then dropped; a resolved.
-        let events: Vec<(String, &str, &str)> = alerts
-            .events
-            .lock()
+    fn table_function_parameters(&self, function: &str) -> Option<&'static [&'static str]> {
+        backtest::PARAMETERS
             .iter()
-            .map(|e| (e.labels["hostname"].clone(), e.from.as_str(), e.to.as_str()))
-            .collect();
-        assert!(
-            events.contains(&("a".into(), "pending", "firing")),
-            "{events:?}"
-        );
-        assert!(
-            events.contains(&("b".into(), "pending", "inactive")),
-            "{events:?}"
-        );
-        assert!(
-            events.contains(&("a".into(), "firing", "resolved")),
-            "{events:?}"
-        );
-        let fired = alerts
-            .state("hot")
-            .unwrap()
-            .instances
-            .values()
-            .find(|i| i.labels["hostname"] == "a")
-            .cloned()
-            .unwrap();
-        assert!(
-            fired.fired_at.unwrap() - fired.active_at >= 20 * NS,
-            "{fired:?}"
-        );
-        // Reopened (a restart): definitions and instances come back as they were.
-        drop(alerts);
-        let reopened = open(clock.clone());
-        assert_eq!(reopened.rule("hot").unwrap().for_secs, 20);
-        assert_eq!(
-            reopened.state("hot").unwrap().instances.values().next(),
-            Some(&fired)
-        );
-        assert_eq!(reopened.events.lock().len(), events.len());
+            .find(|(name, _)| *name == function)
+            .map(|(_, params)| *params)
     }
 }

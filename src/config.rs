@@ -1,6 +1,7 @@
 //! Server configuration: defaults < TOML file (`--config`) < `SUNDIAL_*` environment
 //! variables < command-line flags. Each subsystem owns its own section.
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 use crate::http::HttpConfig;
@@ -12,10 +13,12 @@ use crate::storage::StorageConfig;
 pub struct Config {
     /// Directory holding the WAL and the segment files.
     pub data_dir: PathBuf,
-    /// Address of the HTTP API (InfluxDB-compatible writes).
-    pub http_addr: String,
-    /// Address of the Postgres wire protocol endpoint.
-    pub pg_addr: String,
+    /// Address of the HTTP API (InfluxDB-compatible writes); a host name is resolved.
+    #[serde(with = "crate::addr")]
+    pub http_addr: SocketAddr,
+    /// Address of the Postgres wire protocol endpoint; a host name is resolved.
+    #[serde(with = "crate::addr")]
+    pub pg_addr: SocketAddr,
     pub storage: StorageConfig,
     pub http: HttpConfig,
     pub postgres: PostgresConfig,
@@ -27,6 +30,9 @@ pub struct Config {
     pub graphite: crate::graphite::GraphiteConfig,
     /// Scrape Sundial's own `/metrics` every 10 s into database `sundial` (job `sundial`).
     pub self_scrape: bool,
+    /// How long a shutdown waits for connections and background work before it flushes
+    /// storage and exits anyway.
+    pub shutdown_timeout: crate::duration::Duration,
     /// The file this configuration was read from, re-read for scrape jobs on SIGHUP or
     /// when it changes (set by `sundial serve --config`, not in the file).
     #[serde(skip)]
@@ -46,15 +52,18 @@ pub struct PostgresConfig {
 }
 
 pub const DEFAULT_DATA_DIR: &str = "./sundial-data";
-pub const DEFAULT_HTTP_ADDR: &str = "127.0.0.1:8086";
-pub const DEFAULT_PG_ADDR: &str = "127.0.0.1:5433";
+pub const DEFAULT_HTTP_ADDR: SocketAddr = SocketAddr::new(LOOPBACK, 8086);
+pub const DEFAULT_PG_ADDR: SocketAddr = SocketAddr::new(LOOPBACK, 5433);
+pub const DEFAULT_SHUTDOWN_TIMEOUT: crate::duration::Duration =
+    crate::duration::Duration::from_secs(10);
+const LOOPBACK: std::net::IpAddr = std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
 
 impl Default for Config {
     fn default() -> Self {
         Config {
             data_dir: PathBuf::from(DEFAULT_DATA_DIR),
-            http_addr: DEFAULT_HTTP_ADDR.to_string(),
-            pg_addr: DEFAULT_PG_ADDR.to_string(),
+            http_addr: DEFAULT_HTTP_ADDR,
+            pg_addr: DEFAULT_PG_ADDR,
             storage: StorageConfig::default(),
             http: HttpConfig::default(),
             postgres: PostgresConfig::default(),
@@ -62,6 +71,7 @@ impl Default for Config {
             scrape_configs: Vec::new(),
             graphite: crate::graphite::GraphiteConfig::default(),
             self_scrape: true,
+            shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
             config_file: None,
         }
     }
@@ -164,7 +174,7 @@ mod tests {
         let text = include_str!("../docker/sundial.toml");
         let c = Config::from_toml(text).unwrap();
         c.validate().unwrap();
-        assert_eq!(c.pg_addr, "0.0.0.0:5433");
+        assert_eq!(c.pg_addr.to_string(), "0.0.0.0:5433");
     }
 
     #[test]
@@ -178,6 +188,18 @@ mod tests {
         assert_eq!(c.postgres.auth_method, crate::pg::auth::AuthMethod::Md5);
         let half = Config::from_toml("[postgres]\ntls_cert = \"c.pem\"\n").unwrap();
         assert!(half.validate().is_err());
+    }
+
+    #[test]
+    fn addresses_may_name_hosts() {
+        let c = Config::from_toml("http_addr = \"localhost:8086\"\n").unwrap();
+        assert_eq!(c.http_addr.to_string(), "127.0.0.1:8086");
+        assert_eq!(c.pg_addr, DEFAULT_PG_ADDR);
+        assert!(Config::from_toml("pg_addr = \"nowhere\"\n").is_err());
+        assert_eq!(
+            crate::addr::parse("[::1]:5433").unwrap().to_string(),
+            "[::1]:5433"
+        );
     }
 
     #[test]

@@ -5,21 +5,21 @@
 
 use std::sync::Arc;
 
+use crate::tasks::Tasks;
 use serde::{Deserialize, Serialize};
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpListener;
-use tokio_util::sync::CancellationToken;
 
-use crate::clock::Clock;
+use crate::ingest::Ingester;
 use crate::ingest::graphite::{Mapping, parse_lines};
-use crate::storage::{Engine, WriteOptions};
 
 /// `[graphite]` settings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct GraphiteConfig {
     /// `host:port` to listen on; none: the listener is off.
-    pub listen: Option<String>,
+    #[serde(default, with = "crate::addr::option")]
+    pub listen: Option<std::net::SocketAddr>,
     /// The database rows go to.
     pub database: String,
     /// Path templates (`"servers.* .host.measurement.field"`).
@@ -32,22 +32,23 @@ impl Default for GraphiteConfig {
     fn default() -> Self {
         GraphiteConfig {
             listen: None,
-            database: crate::storage::DEFAULT_DATABASE.into(),
+            database: crate::ingest::DEFAULT_DATABASE.into(),
             templates: Vec::new(),
             separator: ".".into(),
         }
     }
 }
 
-/// Serves connections until `shutdown`.
+/// Serves connections until the server stops accepting; each connection ends when
+/// connections are closed (what it received by then is stored).
 pub async fn serve(
     listener: TcpListener,
     mapping: Mapping,
     database: String,
-    engine: Arc<Engine>,
-    clock: Arc<dyn Clock>,
-    shutdown: CancellationToken,
+    ingester: Arc<Ingester>,
+    tasks: Tasks,
 ) {
+    let accepting = tasks.accepting();
     let mapping = Arc::new(mapping);
     loop {
         let (mut socket, peer) = tokio::select! {
@@ -58,16 +59,15 @@ pub async fn serve(
                     continue;
                 }
             },
-            _ = shutdown.cancelled() => return,
+            _ = accepting.cancelled() => return,
         };
-        let (mapping, database, engine, clock, shutdown) = (
+        let (mapping, database, ingester, shutdown) = (
             mapping.clone(),
             database.clone(),
-            engine.clone(),
-            clock.clone(),
-            shutdown.clone(),
+            ingester.clone(),
+            tasks.connections(),
         );
-        tokio::spawn(async move {
+        tasks.spawn_front("graphite connection", async move {
             let mut pending: Vec<u8> = Vec::new();
             let mut chunk = vec![0u8; 64 * 1024];
             let mut line_no = 1;
@@ -90,8 +90,9 @@ pub async fn serve(
                 let text: Vec<u8> = pending.drain(..cut).collect();
                 let text = String::from_utf8_lossy(&text);
                 let lines = text.lines().count();
-                let (points, errors) = parse_lines(&text, line_no, &mapping, clock.now_nanos());
-                let m = &crate::metrics::METRICS;
+                let (points, errors) =
+                    parse_lines(&text, line_no, &mapping, ingester.now_nanos());
+                let m = ingester.metrics();
                 m.bytes_ingested.add("graphite", text.len() as u64);
                 if !errors.is_empty() {
                     m.write_errors.add("graphite", errors.len() as u64);
@@ -101,13 +102,8 @@ pub async fn serve(
                     tracing::warn!(%peer, line = e.line, reason = %e.reason, "graphite line refused");
                 }
                 if !points.is_empty() {
-                    let opts = WriteOptions {
-                        accept_partial: true,
-                        sync: true,
-                    };
-                    match engine.write(&database, points, opts).await {
+                    match ingester.write_points(&database, points, "graphite").await {
                         Ok(outcome) => {
-                            m.rows_ingested.add("graphite", outcome.stored as u64);
                             for (_, e) in outcome.rejected.iter().take(10) {
                                 tracing::warn!(%peer, error = %e, "graphite row refused");
                             }

@@ -20,6 +20,7 @@ use serde_json::json;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
+use crate::error::{Classify, Kind, SqlState};
 use crate::ingest::{Api, Ingester, Precision, WriteParams};
 
 /// HTTP settings.
@@ -39,12 +40,12 @@ impl Default for HttpConfig {
 }
 
 struct AppState {
-    ingester: Ingester,
+    ingester: Arc<Ingester>,
     config: HttpConfig,
 }
 
 /// Builds the router.
-pub fn router(ingester: Ingester, config: HttpConfig) -> Router {
+pub fn router(ingester: Arc<Ingester>, config: HttpConfig) -> Router {
     let limit = config.max_body_bytes;
     let state = Arc::new(AppState { ingester, config });
     Router::new()
@@ -77,7 +78,7 @@ async fn metrics(State(s): State<Arc<AppState>>) -> Response {
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        crate::metrics::render(s.ingester.engine()),
+        crate::metrics::render(s.ingester.metrics(), s.ingester.engine()),
     )
         .into_response()
 }
@@ -103,44 +104,96 @@ async fn ping() -> Response {
         .into_response()
 }
 
-/// A request-level error: a status and a message, sent as `{"error": message}`.
+/// A request-level error, sent as `{"error": message, "sqlstate": code}` with the status
+/// of its kind. Every handler's error leaves through here: the kind → status mapping is
+/// [`status`], the SQLSTATE is the one [`crate::error`] gives, and internal details are
+/// logged and replaced by a generic message.
 #[derive(Debug)]
-struct HttpError {
-    status: StatusCode,
+pub struct HttpError {
+    state: SqlState,
     message: String,
+}
+
+impl HttpError {
+    fn new(state: SqlState, message: impl Into<String>) -> HttpError {
+        HttpError {
+            state,
+            message: message.into(),
+        }
+    }
+
+    /// A malformed request (a missing or invalid parameter, an undecodable body).
+    fn invalid(message: impl Into<String>) -> HttpError {
+        HttpError::new(SqlState::INVALID_PARAMETER_VALUE, message)
+    }
+}
+
+impl<E: Classify> From<E> for HttpError {
+    fn from(e: E) -> HttpError {
+        let state = e.sqlstate();
+        if state.kind() == Kind::Internal || state.kind() == Kind::Unavailable {
+            tracing::error!(error = %e, "request failed");
+            return HttpError::new(
+                state,
+                "the request could not be completed; see the server log",
+            );
+        }
+        HttpError::new(state, e.to_string())
+    }
+}
+
+/// The HTTP status of an error kind.
+pub fn status(kind: Kind) -> StatusCode {
+    match kind {
+        Kind::InvalidInput => StatusCode::BAD_REQUEST,
+        Kind::NotFound => StatusCode::NOT_FOUND,
+        Kind::AlreadyExists => StatusCode::CONFLICT,
+        // What HTTP callers can ask for that Sundial does not do is a representation
+        // (a Content-Encoding, a format).
+        Kind::Unsupported => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        Kind::LimitExceeded => StatusCode::PAYLOAD_TOO_LARGE,
+        Kind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        Kind::Cancelled => StatusCode::REQUEST_TIMEOUT,
+        Kind::Unauthenticated => StatusCode::UNAUTHORIZED,
+        Kind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+    }
 }
 
 impl IntoResponse for HttpError {
     fn into_response(self) -> Response {
-        (self.status, axum::Json(json!({"error": self.message}))).into_response()
+        (
+            status(self.state.kind()),
+            axum::Json(json!({"error": self.message, "sqlstate": self.state.code()})),
+        )
+            .into_response()
     }
-}
-
-fn fail(status: StatusCode, message: impl Into<String>) -> HttpError {
-    HttpError {
-        status,
-        message: message.into(),
-    }
-}
-
-fn error(status: StatusCode, message: impl Into<String>) -> Response {
-    fail(status, message).into_response()
 }
 
 type Params = Query<HashMap<String, String>>;
+
+/// The non-empty query parameter `name`, or the error naming it.
+fn required<'q>(
+    q: &'q HashMap<String, String>,
+    name: &str,
+    what: &str,
+) -> Result<&'q str, HttpError> {
+    q.get(name)
+        .map(String::as_str)
+        .filter(|d| !d.is_empty())
+        .ok_or_else(|| {
+            HttpError::invalid(format!(
+                "{what} is required: pass the query parameter \"{name}\""
+            ))
+        })
+}
 
 async fn write_v1(
     State(s): State<Arc<AppState>>,
     Query(q): Params,
     headers: HeaderMap,
     body: Bytes,
-) -> Response {
-    let Some(db) = q.get("db").filter(|d| !d.is_empty()) else {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "database is required: pass the query parameter \"db\"",
-        );
-    };
+) -> Result<Response, HttpError> {
+    let db = required(&q, "db", "database")?;
     write(
         &s,
         db,
@@ -159,13 +212,8 @@ async fn write_v2(
     Query(q): Params,
     headers: HeaderMap,
     body: Bytes,
-) -> Response {
-    let Some(db) = q.get("bucket").filter(|d| !d.is_empty()) else {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "bucket is required: pass the query parameter \"bucket\"",
-        );
-    };
+) -> Result<Response, HttpError> {
+    let db = required(&q, "bucket", "bucket")?;
     write(
         &s,
         db,
@@ -184,32 +232,20 @@ async fn write_v3(
     Query(q): Params,
     headers: HeaderMap,
     body: Bytes,
-) -> Response {
-    let Some(db) = q.get("db").filter(|d| !d.is_empty()) else {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "database is required: pass the query parameter \"db\"",
-        );
-    };
+) -> Result<Response, HttpError> {
+    let db = required(&q, "db", "database")?;
     let flag = |name: &str, default: bool| -> Result<bool, HttpError> {
         match q.get(name).map(String::as_str) {
             None => Ok(default),
             Some("true") => Ok(true),
             Some("false") => Ok(false),
-            Some(other) => Err(fail(
-                StatusCode::BAD_REQUEST,
-                format!("invalid value {other:?} for \"{name}\": expected true or false"),
-            )),
+            Some(other) => Err(HttpError::invalid(format!(
+                "invalid value {other:?} for \"{name}\": expected true or false"
+            ))),
         }
     };
-    let accept_partial = match flag("accept_partial", true) {
-        Ok(v) => v,
-        Err(r) => return r.into_response(),
-    };
-    let no_sync = match flag("no_sync", false) {
-        Ok(v) => v,
-        Err(r) => return r.into_response(),
-    };
+    let accept_partial = flag("accept_partial", true)?;
+    let no_sync = flag("no_sync", false)?;
     write(
         &s,
         db,
@@ -231,30 +267,20 @@ async fn remote_write(
     State(s): State<Arc<AppState>>,
     Query(q): Query<HashMap<String, String>>,
     body: Bytes,
-) -> Response {
+) -> Result<Response, HttpError> {
     let db = q
         .get("db")
         .map(String::as_str)
-        .unwrap_or(crate::storage::DEFAULT_DATABASE);
-    match s.ingester.write_remote(db, body).await {
-        Ok(Ok(rejected)) if rejected.is_empty() => StatusCode::NO_CONTENT.into_response(),
-        Ok(Ok(rejected)) => error(
-            StatusCode::BAD_REQUEST,
-            format!(
-                "{} samples rejected; first: {}",
-                rejected.len(),
-                rejected[0]
-            ),
-        ),
-        Ok(Err(e)) => error(StatusCode::BAD_REQUEST, e.to_string()),
-        Err(e) => {
-            tracing::error!(error = %e, "remote write failed");
-            error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "the write could not be stored; see the server log",
-            )
-        }
+        .unwrap_or(crate::query::DEFAULT_DATABASE);
+    let rejected = s.ingester.write_remote(db, body).await??;
+    if rejected.is_empty() {
+        return Ok(StatusCode::NO_CONTENT.into_response());
     }
+    Err(HttpError::invalid(format!(
+        "{} samples rejected; first: {}",
+        rejected.len(),
+        rejected[0]
+    )))
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -267,7 +293,7 @@ async fn write(
     sync: bool,
     headers: &HeaderMap,
     body: Bytes,
-) -> Response {
+) -> Result<Response, HttpError> {
     let precision = match precision {
         None => {
             if api == Api::V3 {
@@ -276,42 +302,34 @@ async fn write(
                 Precision::Nanosecond
             }
         }
-        Some(p) => match Precision::parse(p, api) {
-            Some(p) => p,
-            None => return error(StatusCode::BAD_REQUEST, format!("invalid precision {p:?}")),
-        },
+        Some(p) => Precision::parse(p, api)
+            .ok_or_else(|| HttpError::invalid(format!("invalid precision {p:?}")))?,
     };
-    let body = match decode_body(headers, body, s.config.max_body_bytes) {
-        Ok(b) => b,
-        Err(r) => return r.into_response(),
-    };
+    let body = decode_body(headers, body, s.config.max_body_bytes)?;
     let params = WriteParams {
         precision,
         accept_partial,
         sync,
     };
-    match s.ingester.write_lp(db, body, params).await {
-        Ok(summary) if summary.errors.is_empty() => StatusCode::NO_CONTENT.into_response(),
-        Ok(summary) => {
-            let message = if accept_partial {
-                "partial write of line protocol occurred"
-            } else {
-                "parsing failed for write_lp endpoint: no lines were stored"
-            };
-            (
-                StatusCode::BAD_REQUEST,
-                axum::Json(json!({"error": message, "data": summary.errors})),
-            )
-                .into_response()
-        }
-        Err(e) => {
-            tracing::error!(error = %e, "write failed");
-            error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "the write could not be stored; see the server log",
-            )
-        }
+    let summary = s.ingester.write_lp(db, body, params).await?;
+    if summary.errors.is_empty() {
+        return Ok(StatusCode::NO_CONTENT.into_response());
     }
+    let message = if accept_partial {
+        "partial write of line protocol occurred"
+    } else {
+        "parsing failed for write_lp endpoint: no lines were stored"
+    };
+    // InfluxDB's partial-write body, with the SQLSTATE of the rejected lines' kind.
+    Ok((
+        status(Kind::InvalidInput),
+        axum::Json(json!({
+            "error": message,
+            "sqlstate": SqlState::INVALID_PARAMETER_VALUE.code(),
+            "data": summary.errors,
+        })),
+    )
+        .into_response())
 }
 
 fn decode_body(headers: &HeaderMap, body: Bytes, limit: usize) -> Result<Bytes, HttpError> {
@@ -327,21 +345,18 @@ fn decode_body(headers: &HeaderMap, body: Bytes, limit: usize) -> Result<Bytes, 
             let mut out = Vec::new();
             let mut decoder = flate2::read::GzDecoder::new(&body[..]).take(limit as u64 + 1);
             if let Err(e) = decoder.read_to_end(&mut out) {
-                return Err(fail(
-                    StatusCode::BAD_REQUEST,
-                    format!("invalid gzip body: {e}"),
-                ));
+                return Err(HttpError::invalid(format!("invalid gzip body: {e}")));
             }
             if out.len() > limit {
-                return Err(fail(
-                    StatusCode::PAYLOAD_TOO_LARGE,
+                return Err(HttpError::new(
+                    SqlState::PROGRAM_LIMIT_EXCEEDED,
                     format!("decompressed body exceeds the limit of {limit} bytes"),
                 ));
             }
             Ok(Bytes::from(out))
         }
-        other => Err(fail(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        other => Err(HttpError::new(
+            SqlState::FEATURE_NOT_SUPPORTED,
             format!("unsupported Content-Encoding {other:?}: use gzip or none"),
         )),
     }

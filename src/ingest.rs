@@ -8,6 +8,11 @@ pub mod remote_write;
 use std::sync::Arc;
 
 use crate::clock::Clock;
+use crate::error::{Classify, Kind};
+use crate::metrics::Metrics;
+pub use crate::storage::{
+    DEFAULT_DATABASE, PreparedSeries, SchemaError, TableSamples, WriteOutcome,
+};
 use crate::storage::{Engine, Point, Value, WriteOptions};
 use line_protocol::{FieldValue, ParsedLine};
 
@@ -99,6 +104,15 @@ pub enum Error {
     Internal(String),
 }
 
+impl Classify for Error {
+    fn kind(&self) -> Kind {
+        match self {
+            Error::Storage(e) => e.kind(),
+            Error::Internal(_) => Kind::Internal,
+        }
+    }
+}
+
 /// How to treat a request body.
 #[derive(Debug, Clone, Copy)]
 pub struct WriteParams {
@@ -107,10 +121,13 @@ pub struct WriteParams {
     pub sync: bool,
 }
 
-/// Parses line protocol and turns it into storage points.
+/// The one entry point of every write path (HTTP line protocol and remote write, Graphite,
+/// scrapes): parses what needs parsing, stores through the engine, and counts rows, bytes
+/// and errors by protocol into the server's [`Metrics`].
 pub struct Ingester {
     engine: Arc<Engine>,
     clock: Arc<dyn Clock>,
+    metrics: Arc<Metrics>,
 }
 
 const MAX_ORIGINAL_LINE: usize = 256;
@@ -200,13 +217,64 @@ fn parse_body(body: &[u8], precision: Precision, now: i64) -> ParsedBody {
 }
 
 impl Ingester {
-    pub fn new(engine: Arc<Engine>, clock: Arc<dyn Clock>) -> Ingester {
-        Ingester { engine, clock }
+    pub fn new(engine: Arc<Engine>, clock: Arc<dyn Clock>, metrics: Arc<Metrics>) -> Ingester {
+        Ingester {
+            engine,
+            clock,
+            metrics,
+        }
     }
 
     /// The storage engine it writes to.
     pub fn engine(&self) -> &Arc<Engine> {
         &self.engine
+    }
+
+    /// The server's self-metrics.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    /// The server's clock.
+    pub fn now_nanos(&self) -> i64 {
+        self.clock.now_nanos()
+    }
+
+    /// Stores points parsed elsewhere (Graphite), durably and partially: the outcome names
+    /// the rejected ones. Rows and rejections are counted under `protocol`.
+    pub async fn write_points(
+        &self,
+        db: &str,
+        points: Vec<Point>,
+        protocol: &str,
+    ) -> Result<WriteOutcome, Error> {
+        let opts = WriteOptions {
+            accept_partial: true,
+            sync: true,
+        };
+        let outcome = self.engine.write(db, points, opts).await?;
+        self.count(protocol, outcome.stored, outcome.rejected.len());
+        Ok(outcome)
+    }
+
+    /// Stores float samples of prepared series (the scrape fast path, see
+    /// [`Engine::write_samples`]), counted under `protocol`.
+    pub async fn write_samples(
+        &self,
+        db: &str,
+        tables: Vec<TableSamples>,
+        protocol: &str,
+    ) -> Result<WriteOutcome, Error> {
+        let outcome = self.engine.write_samples(db, tables, true).await?;
+        self.count(protocol, outcome.stored, outcome.rejected.len());
+        Ok(outcome)
+    }
+
+    fn count(&self, protocol: &str, stored: usize, rejected: usize) {
+        self.metrics.rows_ingested.add(protocol, stored as u64);
+        if rejected > 0 {
+            self.metrics.write_errors.add(protocol, rejected as u64);
+        }
     }
 
     /// Stores a Prometheus remote-write body (snappy + protobuf) in `db`, durably. `Ok`
@@ -216,7 +284,7 @@ impl Ingester {
         db: &str,
         body: bytes::Bytes,
     ) -> Result<Result<Vec<String>, remote_write::DecodeError>, Error> {
-        crate::metrics::METRICS
+        self.metrics
             .bytes_ingested
             .add("remote_write", body.len() as u64);
         let decoded = tokio::task::spawn_blocking(move || remote_write::decode(&body))
@@ -225,7 +293,7 @@ impl Ingester {
         let points = match decoded {
             Ok(p) => p,
             Err(e) => {
-                crate::metrics::METRICS.write_errors.add("remote_write", 1);
+                self.metrics.write_errors.add("remote_write", 1);
                 return Ok(Err(e));
             }
         };
@@ -243,12 +311,7 @@ impl Ingester {
                 },
             )
             .await?;
-        let m = &crate::metrics::METRICS;
-        m.rows_ingested.add("remote_write", outcome.stored as u64);
-        if !outcome.rejected.is_empty() {
-            m.write_errors
-                .add("remote_write", outcome.rejected.len() as u64);
-        }
+        self.count("remote_write", outcome.stored, outcome.rejected.len());
         Ok(Ok(outcome
             .rejected
             .iter()
@@ -266,7 +329,7 @@ impl Ingester {
         params: WriteParams,
     ) -> Result<WriteSummary, Error> {
         let now = self.clock.now_nanos();
-        crate::metrics::METRICS
+        self.metrics
             .bytes_ingested
             .add("line_protocol", body.len() as u64);
         let (body, parsed) = tokio::task::spawn_blocking(move || {
@@ -306,11 +369,7 @@ impl Ingester {
             }
             errors.sort_by_key(|e| e.line_number);
         }
-        let m = &crate::metrics::METRICS;
-        m.rows_ingested.add("line_protocol", stored as u64);
-        if !errors.is_empty() {
-            m.write_errors.add("line_protocol", errors.len() as u64);
-        }
+        self.count("line_protocol", stored, errors.len());
         Ok(WriteSummary {
             lines_stored: stored,
             errors,

@@ -1,14 +1,16 @@
 //! The Postgres wire protocol front end: pgwire with `datafusion-postgres`' query
 //! handlers, one per database. The database a connection names in its startup message
 //! selects the session context; an unknown one is refused with SQLSTATE 3D000, as
-//! PostgreSQL does. Errors are mapped to SQLSTATEs in one place ([`sqlstate`]).
+//! PostgreSQL does. Errors reach the client through one function (`user_error`), with
+//! the SQLSTATE that [`crate::error`] gives their kind.
 
 use std::collections::HashMap;
 use std::fmt::Debug;
 use std::sync::Arc;
 
+use crate::metrics::Metrics;
+use crate::tasks::Tasks;
 use async_trait::async_trait;
-use datafusion::error::DataFusionError;
 use datafusion_postgres::DfSessionService;
 use datafusion_postgres::pgwire;
 use futures::Sink;
@@ -24,14 +26,12 @@ use pgwire::api::{
 use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
 use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
 use tokio::net::TcpListener;
-use tokio_util::sync::CancellationToken;
 
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
 use datafusion::common::{ParamValues, ToDFSchema};
 use datafusion::logical_expr::{Expr, LogicalPlan};
 use datafusion::prelude::SessionContext;
-use datafusion::sql::parser::Statement as DfStatement;
 use datafusion::sql::sqlparser::ast::Statement as SqlStatement;
 use datafusion_postgres::QueryHook;
 use datafusion_postgres::arrow_pg;
@@ -39,14 +39,14 @@ use datafusion_postgres::datafusion_pg_catalog::sql::PostgresCompatibilityParser
 use futures::SinkExt;
 use pgwire::messages::startup::ParameterStatus;
 
-use crate::query::{QueryEngine, statements};
+use crate::error::{Classify, SqlState};
+use crate::query::{DEFAULT_DATABASE, QueryEngine, statements};
 
 pub mod auth;
 pub mod cancel;
 pub mod encode;
 pub mod rewrite;
 pub mod session;
-use crate::storage::DEFAULT_DATABASE;
 
 /// The statement type of `datafusion-postgres`' extended query handler.
 type Statement = (
@@ -81,9 +81,9 @@ impl Services {
     fn context(&self, db: &str) -> PgWireResult<Arc<SessionContext>> {
         self.query.context(db).map_err(|e| match e {
             crate::query::Error::UnknownDatabase { .. } => {
-                user_error("FATAL", "3D000", e.to_string())
+                user_error("FATAL", e.sqlstate(), e.to_string())
             }
-            other => PgWireError::ApiError(Box::new(other)),
+            other => PgWireError::ApiError(Box::new(other.to_error())),
         })
     }
 
@@ -98,13 +98,19 @@ impl Services {
 }
 
 fn statement_error(e: crate::query::StatementError) -> PgWireError {
-    user_error("ERROR", e.code, e.message)
+    user_error("ERROR", e.state, e.message)
 }
 
-fn user_error(severity: &str, code: &str, message: String) -> PgWireError {
+/// A failed plan, with the SQLSTATE of what it names or of DataFusion's error.
+fn plan_error(e: crate::query::Error) -> PgWireError {
+    statement_error(e.to_error())
+}
+
+/// The one place a SQLSTATE becomes a Postgres error message.
+fn user_error(severity: &str, state: SqlState, message: String) -> PgWireError {
     PgWireError::UserError(Box::new(ErrorInfo::new(
         severity.to_string(),
-        code.to_string(),
+        state.code().to_string(),
         message,
     )))
 }
@@ -153,48 +159,6 @@ where
     report(client, reports).await
 }
 
-/// Runs a plan and streams its result in the session's output forms. The statement stops
-/// with 57014 when `statement_timeout` passes or a CancelRequest for this connection
-/// arrives (psql's Ctrl-C, drivers' query timeouts).
-async fn execute_plan<C: ClientInfo + ?Sized>(
-    client: &C,
-    streams: &cancel::Registry,
-    ctx: &SessionContext,
-    plan: LogicalPlan,
-    format: &Format,
-) -> PgWireResult<Response> {
-    let deadline = session::statement_timeout(client).map(|d| tokio::time::Instant::now() + d);
-    let cancel = streams.for_client(client).start();
-    let started = std::time::Instant::now();
-    crate::metrics::METRICS.queries.add("postgres", 1);
-    let start = async {
-        let df = ctx.execute_logical_plan(plan).await.map_err(api_error)?;
-        let schema = df.schema().as_arrow().clone();
-        let stream = df.execute_stream().await.map_err(api_error)?;
-        Ok::<_, PgWireError>((schema, stream))
-    };
-    let (schema, stream) = match deadline {
-        Some(deadline) => tokio::time::timeout_at(deadline, start)
-            .await
-            .map_err(|_| encode::statement_timeout())??,
-        None => start.await?,
-    };
-    crate::metrics::METRICS
-        .postgres_query_latency
-        .observe(started.elapsed());
-    let response = encode::query_response(
-        &schema,
-        stream,
-        format,
-        session::output_options(client),
-        encode::Limits {
-            deadline,
-            cancel: Some(cancel),
-        },
-    )?;
-    Ok(Response::Query(response))
-}
-
 /// A plan with no rows whose columns are all text (Describe of `SHOW`, `SET`, …).
 fn text_plan(columns: &[String]) -> PgWireResult<LogicalPlan> {
     let schema = encode::text_schema(columns)
@@ -211,6 +175,8 @@ fn text_plan(columns: &[String]) -> PgWireResult<LogicalPlan> {
 /// Routes each query to the context of the connection's database and runs it there.
 pub struct Dispatcher {
     services: Arc<Services>,
+    /// The server's self-metrics.
+    metrics: Arc<Metrics>,
     /// Cancel signals of the connections' row streams.
     streams: Arc<cancel::Registry>,
     parser: Arc<DispatchParser>,
@@ -248,6 +214,48 @@ impl SimpleQueryHandler for Dispatcher {
 }
 
 impl Dispatcher {
+    /// Runs a plan and streams its result in the session's output forms. The statement stops
+    /// with 57014 when `statement_timeout` passes or a CancelRequest for this connection
+    /// arrives (psql's Ctrl-C, drivers' query timeouts).
+    async fn execute_plan<C: ClientInfo + ?Sized>(
+        &self,
+        client: &C,
+        ctx: &SessionContext,
+        plan: LogicalPlan,
+        format: &Format,
+    ) -> PgWireResult<Response> {
+        let deadline = session::statement_timeout(client).map(|d| tokio::time::Instant::now() + d);
+        let cancel = self.streams.for_client(client).start();
+        let started = std::time::Instant::now();
+        self.metrics.queries.add("postgres", 1);
+        let start = async {
+            let df = ctx.execute_logical_plan(plan).await.map_err(api_error)?;
+            let schema = df.schema().as_arrow().clone();
+            let stream = df.execute_stream().await.map_err(api_error)?;
+            Ok::<_, PgWireError>((schema, stream))
+        };
+        let (schema, stream) = match deadline {
+            Some(deadline) => tokio::time::timeout_at(deadline, start)
+                .await
+                .map_err(|_| encode::statement_timeout())??,
+            None => start.await?,
+        };
+        self.metrics
+            .postgres_query_latency
+            .observe(started.elapsed());
+        let response = encode::query_response(
+            &schema,
+            stream,
+            format,
+            session::output_options(client),
+            encode::Limits {
+                deadline,
+                cancel: Some(cancel),
+            },
+        )?;
+        Ok(Response::Query(response))
+    }
+
     /// One parsed statement of a simple query.
     async fn run_simple<C>(&self, client: &mut C, mut stmt: SqlStatement) -> PgWireResult<Response>
     where
@@ -267,15 +275,16 @@ impl Dispatcher {
                 return result;
             }
         }
-        let changes = rewrite::rewrite(&mut stmt, &|name| session::get(client, name));
+        let changes = rewrite::rewrite(&mut stmt, &|name| session::get(client, name), &|f| {
+            self.services.query.table_function_parameters(f)
+        });
         tracing::debug!(statement = %stmt, "rewritten");
         apply_set_config(client, changes).await?;
-        let plan = ctx
-            .state()
-            .statement_to_plan(DfStatement::Statement(Box::new(stmt)))
+        let plan = crate::query::plan::plan(&ctx, stmt)
             .await
-            .map_err(api_error)?;
-        execute_plan(client, &self.streams, &ctx, plan, &Format::UnifiedText).await
+            .map_err(plan_error)?;
+        self.execute_plan(client, &ctx, plan, &Format::UnifiedText)
+            .await
     }
 }
 
@@ -329,7 +338,9 @@ impl ExtendedQueryHandler for Dispatcher {
             && let Ok(mut again) = self.parser.parse(sql)
             && let Some(first) = again.first_mut()
         {
-            let changes = rewrite::rewrite(first, &|name| session::get(client, name));
+            let changes = rewrite::rewrite(first, &|name| session::get(client, name), &|f| {
+                self.services.query.table_function_parameters(f)
+            });
             apply_set_config(client, changes).await?;
         }
         let params = parameters(&self.services, portal, plan)?;
@@ -337,14 +348,8 @@ impl ExtendedQueryHandler for Dispatcher {
             .clone()
             .replace_params_with_values(&params)
             .map_err(api_error)?;
-        execute_plan(
-            client,
-            &self.streams,
-            &ctx,
-            plan,
-            &portal.result_column_format,
-        )
-        .await
+        self.execute_plan(client, &ctx, plan, &portal.result_column_format)
+            .await
     }
 }
 
@@ -470,12 +475,12 @@ impl QueryParser for DispatchParser {
                 return Ok(Some((sql.to_string(), Some((stmt, plan?)))));
             }
         }
-        rewrite::rewrite(&mut stmt, &|name| session::get(client, name));
-        let plan = ctx
-            .state()
-            .statement_to_plan(DfStatement::Statement(Box::new(stmt.clone())))
+        rewrite::rewrite(&mut stmt, &|name| session::get(client, name), &|f| {
+            self.services.query.table_function_parameters(f)
+        });
+        let plan = crate::query::plan::plan(&ctx, stmt.clone())
             .await
-            .map_err(api_error)?;
+            .map_err(plan_error)?;
         Ok(Some((sql.to_string(), Some((stmt, plan)))))
     }
 
@@ -647,54 +652,17 @@ impl ErrorHandler for Errors {
                 .unwrap_or_default();
             *error = user_error(
                 "FATAL",
-                "28P01",
+                SqlState::INVALID_PASSWORD,
                 format!("password authentication failed for user \"{user}\""),
             );
             return;
         }
         if let PgWireError::ApiError(inner) = error {
-            let (code, message) = sqlstate(inner.as_ref());
-            tracing::debug!(code, %message, "query failed");
-            *error = user_error("ERROR", code, message);
+            let (state, message) = crate::error::classify(inner.as_ref());
+            tracing::debug!(code = state.code(), %message, "query failed");
+            *error = user_error("ERROR", state, message);
         }
     }
-}
-
-/// The SQLSTATE of an error from the query path, and the message to show.
-pub fn sqlstate(err: &(dyn std::error::Error + 'static)) -> (&'static str, String) {
-    let message = err.to_string();
-    if err
-        .downcast_ref::<datafusion::sql::sqlparser::parser::ParserError>()
-        .is_some()
-    {
-        return ("42601", message);
-    }
-    let Some(df) = err.downcast_ref::<DataFusionError>() else {
-        return ("XX000", message);
-    };
-    let root = df.find_root();
-    let code = match root {
-        DataFusionError::SQL(..) => "42601",
-        DataFusionError::SchemaError(e, _) => match e.as_ref() {
-            datafusion::common::SchemaError::FieldNotFound { .. } => "42703",
-            datafusion::common::SchemaError::AmbiguousReference { .. } => "42702",
-            _ => "42P18",
-        },
-        DataFusionError::Plan(m) if m.contains("not found") && m.contains("table") => "42P01",
-        DataFusionError::Plan(m)
-            if m.contains("Invalid function") || m.contains("No function matches") =>
-        {
-            "42883"
-        }
-        // Sundial's table functions name missing objects this way (`alert "x" does not exist`).
-        DataFusionError::Plan(m) if m.contains("does not exist") => "42704",
-        DataFusionError::Plan(_) => "42804",
-        DataFusionError::NotImplemented(_) => "0A000",
-        DataFusionError::ResourcesExhausted(_) => "53000",
-        DataFusionError::ArrowError(..) | DataFusionError::Execution(_) => "22000",
-        _ => "XX000",
-    };
-    (code, root.to_string())
 }
 
 /// The pgwire handler set.
@@ -707,7 +675,11 @@ pub struct Handlers {
 }
 
 impl Handlers {
-    pub fn new(query: Arc<QueryEngine>, users: Arc<auth::Users>) -> Handlers {
+    pub fn new(
+        query: Arc<QueryEngine>,
+        users: Arc<auth::Users>,
+        metrics: Arc<Metrics>,
+    ) -> Handlers {
         let services = Arc::new(Services {
             query,
             params: DfSessionService::new(Arc::new(SessionContext::new())),
@@ -716,6 +688,7 @@ impl Handlers {
         let streams = Arc::new(cancel::Registry::default());
         Handlers {
             dispatcher: Arc::new(Dispatcher {
+                metrics,
                 services: services.clone(),
                 streams: streams.clone(),
                 parser: Arc::new(DispatchParser {
@@ -771,15 +744,14 @@ impl PgWireServerHandlers for Handlers {
 pub struct Options {
     pub users: Arc<auth::Users>,
     pub tls: Option<pgwire::tokio::TlsAcceptor>,
+    /// The server's self-metrics (statements answered, latency).
+    pub metrics: Arc<Metrics>,
 }
 
-/// Accepts Postgres connections until `shutdown` fires.
-pub async fn serve(
-    listener: TcpListener,
-    query: Arc<QueryEngine>,
-    options: Options,
-    shutdown: CancellationToken,
-) {
+/// Accepts Postgres connections until the server stops accepting; each session ends
+/// when connections are closed (PostgreSQL's fast shutdown: running statements stop).
+pub async fn serve(listener: TcpListener, query: Arc<QueryEngine>, options: Options, tasks: Tasks) {
+    let accepting = tasks.accepting();
     if !options.users.required() && listener.local_addr().is_ok_and(|a| !a.ip().is_loopback()) {
         tracing::warn!(
             "the Postgres endpoint accepts any user without a password on a non-loopback \
@@ -787,17 +759,25 @@ pub async fn serve(
         );
     }
     let tls = options.tls.clone();
-    let handlers = Arc::new(Handlers::new(query, options.users));
+    let handlers = Arc::new(Handlers::new(query, options.users, options.metrics));
     loop {
         tokio::select! {
-            _ = shutdown.cancelled() => break,
+            _ = accepting.cancelled() => break,
             accepted = listener.accept() => match accepted {
                 Ok((socket, peer)) => {
                     let handlers = handlers.clone();
                     let tls = tls.clone();
-                    tokio::spawn(async move {
-                        if let Err(e) = pgwire::tokio::process_socket(socket, tls, handlers).await {
-                            tracing::debug!(%peer, error = %e, "postgres connection ended with an error");
+                    let closing = tasks.connections();
+                    tasks.spawn_front("postgres connection", async move {
+                        tokio::select! {
+                            ended = pgwire::tokio::process_socket(socket, tls, handlers) => {
+                                if let Err(e) = ended {
+                                    tracing::debug!(%peer, error = %e, "postgres connection ended with an error");
+                                }
+                            }
+                            _ = closing.cancelled() => {
+                                tracing::debug!(%peer, "postgres connection closed by shutdown");
+                            }
                         }
                     });
                 }

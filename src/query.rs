@@ -6,6 +6,7 @@ pub mod catalog;
 pub mod float_text;
 pub mod functions;
 pub mod information_schema;
+pub mod plan;
 pub mod settings;
 pub mod statements;
 pub mod table;
@@ -21,15 +22,50 @@ use parking_lot::Mutex;
 
 use datafusion::common::tree_node::TreeNode;
 
+use crate::error::{Classify, Kind, SqlState};
 use crate::storage::{Database, Engine};
+
+/// The database that always exists (re-exported for the front ends).
+pub use crate::storage::DEFAULT_DATABASE;
 
 /// Errors of the SQL front.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("database \"{name}\" does not exist (existing databases: {existing})")]
     UnknownDatabase { name: String, existing: String },
+    /// Planning failed because the statement names a relation that no schema has.
+    #[error("relation \"{0}\" does not exist")]
+    UndefinedTable(String),
+    /// Planning failed because the statement calls a function nothing registered.
+    #[error("function {0}() does not exist")]
+    UndefinedFunction(String),
     #[error(transparent)]
     DataFusion(#[from] datafusion::error::DataFusionError),
+}
+
+impl Classify for Error {
+    fn kind(&self) -> Kind {
+        self.sqlstate().kind()
+    }
+
+    fn sqlstate(&self) -> SqlState {
+        match self {
+            Error::UnknownDatabase { .. } => SqlState::INVALID_CATALOG_NAME,
+            Error::UndefinedTable(_) => SqlState::UNDEFINED_TABLE,
+            Error::UndefinedFunction(_) => SqlState::UNDEFINED_FUNCTION,
+            Error::DataFusion(e) => crate::error::classify_datafusion(e).0,
+        }
+    }
+
+    fn to_error(&self) -> StatementError {
+        match self {
+            Error::DataFusion(e) => {
+                let (state, message) = crate::error::classify_datafusion(e);
+                StatementError::new(state, message)
+            }
+            other => StatementError::new(other.sqlstate(), other.to_string()),
+        }
+    }
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -38,8 +74,8 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 type ContextEntry = (Arc<Database>, Arc<SessionContext>);
 
 /// What the alerting subsystem offers the SQL front: its statements, the `system` schema
-/// (visible from every database) and its table functions. Implemented by `crate::alert`;
-/// the query engine holds it behind this trait so that `query` does not depend on `alert`.
+/// (visible from every database) and its table functions. Implemented by the alerting
+/// subsystem; the query engine holds it behind this trait so that `query` does not depend on `alert`.
 #[async_trait::async_trait]
 pub trait Alerting: Send + Sync + std::fmt::Debug {
     /// Runs `CREATE/DROP/ALTER ALERT` issued in database `current`.
@@ -56,6 +92,9 @@ pub trait Alerting: Send + Sync + std::fmt::Debug {
         &self,
         db: &str,
     ) -> Vec<(String, Arc<dyn datafusion::catalog::TableFunctionImpl>)>;
+    /// The parameter names of a table function that takes named arguments
+    /// (`every => '1m'`), in positional order.
+    fn table_function_parameters(&self, function: &str) -> Option<&'static [&'static str]>;
 }
 
 /// Hands out the session context of each database.
@@ -76,23 +115,25 @@ pub struct Outcome {
 }
 
 /// Why one of Sundial's own statements is malformed or failed, with its SQLSTATE.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error("{message}")]
-pub struct StatementError {
-    pub code: &'static str,
-    pub message: String,
+pub type StatementError = crate::error::Error;
+
+fn fail(state: SqlState, message: impl Into<String>) -> StatementError {
+    StatementError::new(state, message)
 }
 
-fn fail(code: &'static str, message: impl Into<String>) -> StatementError {
-    StatementError {
-        code,
-        message: message.into(),
-    }
+fn table_missing(table: &str) -> StatementError {
+    Error::UndefinedTable(table.to_string()).to_error()
+}
+
+fn db_missing(db: &str) -> StatementError {
+    fail(
+        SqlState::INVALID_CATALOG_NAME,
+        format!("database \"{db}\" does not exist"),
+    )
 }
 
 fn internal(e: impl std::fmt::Display) -> StatementError {
-    tracing::error!(error = %e, "statement failed");
-    fail("XX000", format!("internal error: {e}"))
+    StatementError::internal(e)
 }
 
 impl QueryEngine {
@@ -108,6 +149,11 @@ impl QueryEngine {
     pub fn set_alerting(&self, alerting: Arc<dyn Alerting>) {
         let _ = self.alerting.set(alerting);
         self.contexts.lock().clear();
+    }
+
+    /// The parameter names of a table function that takes named arguments.
+    pub fn table_function_parameters(&self, function: &str) -> Option<&'static [&'static str]> {
+        self.alerting.get()?.table_function_parameters(function)
     }
 
     pub fn storage(&self) -> &Arc<Engine> {
@@ -178,8 +224,6 @@ impl QueryEngine {
         stmt: statements::Statement,
     ) -> Result<Outcome, StatementError> {
         use statements::Statement as S;
-        let table_missing = |t: &str| fail("42P01", format!("relation \"{t}\" does not exist"));
-        let db_missing = |d: &str| fail("3D000", format!("database \"{d}\" does not exist"));
         let outcome = |tag| Ok(Outcome { tag, rows: None });
         match stmt {
             S::CreateDatabase {
@@ -192,13 +236,19 @@ impl QueryEngine {
                     .blocking(move |e| e.create_database(&n, ttl_secs))
                     .await?;
                 if !created && !if_not_exists {
-                    return Err(fail("42P04", format!("database \"{name}\" already exists")));
+                    return Err(fail(
+                        SqlState::DUPLICATE_DATABASE,
+                        format!("database \"{name}\" already exists"),
+                    ));
                 }
                 outcome("CREATE DATABASE")
             }
             S::DropDatabase { name, if_exists } => {
                 if name == current {
-                    return Err(fail("55006", "cannot drop the currently open database"));
+                    return Err(fail(
+                        SqlState::OBJECT_IN_USE,
+                        "cannot drop the currently open database",
+                    ));
                 }
                 let n = name.clone();
                 if !self.blocking(move |e| e.drop_database(&n)).await? && !if_exists {
@@ -240,7 +290,10 @@ impl QueryEngine {
             alert @ (S::CreateAlert(_) | S::DropAlert { .. } | S::AlterAlert { .. }) => {
                 match self.alerting.get() {
                     Some(alerting) => alerting.execute(current, alert).await,
-                    None => Err(fail("0A000", "alerting is not enabled on this server")),
+                    None => Err(fail(
+                        SqlState::FEATURE_NOT_SUPPORTED,
+                        "alerting is not enabled on this server",
+                    )),
                 }
             }
         }
@@ -266,24 +319,18 @@ impl QueryEngine {
         table: &str,
         where_sql: Option<&str>,
     ) -> Result<Outcome, StatementError> {
-        let ctx = self.context(db).map_err(|e| fail("3D000", e.to_string()))?;
+        let ctx = self.context(db).map_err(|e| e.to_error())?;
         if self
             .engine
             .database(db)
             .and_then(|d| d.table(table))
             .is_none()
         {
-            return Err(fail(
-                "42P01",
-                format!("relation \"{table}\" does not exist"),
-            ));
+            return Err(table_missing(table));
         }
         let quoted = format!("\"{}\"", table.replace('"', "\"\""));
         let cond = where_sql.map(|w| format!(" WHERE {w}")).unwrap_or_default();
-        let plan_error = |e: datafusion::error::DataFusionError| {
-            let (code, message) = crate::pg::sqlstate(&e);
-            fail(code, message)
-        };
+        let plan_error = |e: datafusion::error::DataFusionError| Error::DataFusion(e).to_error();
         let df = ctx
             .sql(&format!("SELECT * FROM {quoted}{cond}"))
             .await
@@ -307,13 +354,13 @@ impl QueryEngine {
         let (range, preds, rest) = table::split_filters(&filters, &tag_refs);
         if let Some(e) = rest.first() {
             return Err(fail(
-                "0A000",
+                SqlState::FEATURE_NOT_SUPPORTED,
                 format!("DELETE can only filter on time ranges and tags; {e} is neither"),
             ));
         }
         if where_sql.is_some() && filters.is_empty() {
             return Err(fail(
-                "0A000",
+                SqlState::FEATURE_NOT_SUPPORTED,
                 "DELETE can only filter on time ranges and tags",
             ));
         }

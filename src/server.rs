@@ -1,18 +1,20 @@
-//! Wires the subsystems together and owns their shutdown: stop accepting (HTTP and
-//! Postgres listeners) → flush buffers → exit.
+//! Wires the subsystems together and owns their tasks and shutdown order: stop accepting
+//! (HTTP, Postgres, Graphite listeners; HTTP finishes requests in flight) → close
+//! connections → stop background work (scrapes, discovery, alert evaluations and
+//! notifications), each bounded by `shutdown_timeout` → flush buffers and WAL → exit.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use tokio::net::TcpListener;
-use tokio::task::JoinSet;
-use tokio_util::sync::CancellationToken;
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::ingest::Ingester;
+use crate::metrics::Metrics;
 use crate::query::QueryEngine;
 use crate::storage::Engine;
+use crate::tasks::Tasks;
 
 /// Errors starting the server.
 #[derive(Debug, thiserror::Error)]
@@ -20,7 +22,7 @@ pub enum Error {
     #[error("binding {what} address {addr}: {source}")]
     Bind {
         what: &'static str,
-        addr: String,
+        addr: SocketAddr,
         source: std::io::Error,
     },
     #[error(transparent)]
@@ -38,8 +40,12 @@ pub struct Server {
     /// Where the Postgres endpoint listens.
     pub pg_addr: SocketAddr,
     engine: Arc<Engine>,
-    shutdown: CancellationToken,
-    tasks: JoinSet<()>,
+    /// The server's self-metrics (each server counts apart).
+    metrics: Arc<Metrics>,
+    /// Every task the server spawned, stopped in order by [`Server::shutdown`].
+    tasks: Tasks,
+    /// How long [`Server::shutdown`] waits for tasks before flushing anyway.
+    shutdown_timeout: std::time::Duration,
 }
 
 impl Server {
@@ -55,48 +61,56 @@ impl Server {
         let engine = tokio::task::spawn_blocking(move || Engine::open(&dir, storage))
             .await
             .map_err(|e| Error::Internal(e.to_string()))??;
-        let bind = |what: &'static str, addr: String| async move {
-            TcpListener::bind(&addr)
+        let bind = |what: &'static str, addr: SocketAddr| async move {
+            TcpListener::bind(addr)
                 .await
                 .map_err(|source| Error::Bind { what, addr, source })
         };
-        let http_listener = bind("HTTP", config.http_addr.clone()).await?;
-        let pg_listener = bind("Postgres", config.pg_addr.clone()).await?;
+        let http_listener = bind("HTTP", config.http_addr).await?;
+        let pg_listener = bind("Postgres", config.pg_addr).await?;
         let local = |l: &TcpListener| l.local_addr().map_err(|e| Error::Internal(e.to_string()));
         let http_addr = local(&http_listener)?;
         let pg_addr = local(&pg_listener)?;
 
-        let shutdown = CancellationToken::new();
-        let mut tasks = JoinSet::new();
-        let router = crate::http::router(
-            Ingester::new(engine.clone(), clock.clone()),
-            config.http.clone(),
-        );
-        let token = shutdown.clone();
-        tasks.spawn(async move {
-            if let Err(e) = crate::http::serve(http_listener, router, token).await {
+        let tasks = Tasks::new();
+        let metrics = Metrics::new();
+        let ingester = Arc::new(Ingester::new(
+            engine.clone(),
+            clock.clone(),
+            metrics.clone(),
+        ));
+        let router = crate::http::router(ingester.clone(), config.http.clone());
+        let accepting = tasks.accepting();
+        tasks.spawn_front("http listener", async move {
+            if let Err(e) = crate::http::serve(http_listener, router, accepting).await {
                 tracing::error!(error = %e, "HTTP server failed");
             }
         });
-        if let Some(addr) = &config.graphite.listen {
-            let listener = bind("Graphite", addr.clone()).await?;
+        if let Some(addr) = config.graphite.listen {
+            let listener = bind("Graphite", addr).await?;
             tracing::info!(addr = %local(&listener)?, "graphite listener ready");
-            tasks.spawn(crate::graphite::serve(
-                listener,
-                config.graphite_mapping()?,
-                config.graphite.database.clone(),
-                engine.clone(),
-                clock.clone(),
-                shutdown.clone(),
-            ));
+            tasks.spawn_front(
+                "graphite listener",
+                crate::graphite::serve(
+                    listener,
+                    config.graphite_mapping()?,
+                    config.graphite.database.clone(),
+                    ingester.clone(),
+                    tasks.clone(),
+                ),
+            );
         }
-        let scraper = Arc::new(crate::scrape::Scraper::new(engine.clone(), clock.clone()));
+        let scraper = Arc::new(crate::scrape::Scraper::new(
+            ingester.clone(),
+            clock.clone(),
+            tasks.clone(),
+        ));
         let mut jobs = config.scrape_jobs()?;
         if config.self_scrape && !jobs.iter().any(|j| j.config.job_name == "sundial") {
             let own = crate::scrape::ScrapeConfig {
                 job_name: "sundial".into(),
-                scrape_interval: "10s".into(),
-                scrape_timeout: "5s".into(),
+                scrape_interval: crate::duration::Duration::from_secs(10),
+                scrape_timeout: crate::duration::Duration::from_secs(5),
                 static_configs: vec![crate::scrape::StaticConfig {
                     targets: vec![http_addr.to_string()],
                     labels: Default::default(),
@@ -126,18 +140,19 @@ impl Server {
                 });
                 (path, load)
             });
-        scraper.spawn(jobs, reload, shutdown.clone());
+        scraper.spawn(jobs, reload, tasks.background());
         let query = Arc::new(QueryEngine::new(engine.clone()));
         let alerts = crate::alert::Alerts::open(
             &config.data_dir,
             query.clone(),
             clock.clone(),
             format!("http://{http_addr}"),
-            shutdown.clone(),
+            metrics.clone(),
+            tasks.clone(),
         )
         .map_err(|e| Error::Internal(e.to_string()))?;
         query.set_alerting(alerts.clone());
-        alerts.spawn_scheduler(shutdown.clone());
+        alerts.spawn_scheduler();
         let tls = match (&config.postgres.tls_cert, &config.postgres.tls_key) {
             (Some(cert), Some(key)) => {
                 Some(crate::pg::auth::tls_acceptor(cert, key).map_err(Error::Internal)?)
@@ -148,20 +163,23 @@ impl Server {
             &config.users,
             config.postgres.auth_method,
         ));
-        let pg_options = crate::pg::Options { users, tls };
-        tasks.spawn(crate::pg::serve(
-            pg_listener,
-            query,
-            pg_options,
-            shutdown.clone(),
-        ));
+        let pg_options = crate::pg::Options {
+            users,
+            tls,
+            metrics: metrics.clone(),
+        };
+        tasks.spawn_front(
+            "postgres listener",
+            crate::pg::serve(pg_listener, query, pg_options, tasks.clone()),
+        );
         tracing::info!(%http_addr, %pg_addr, data_dir = %config.data_dir.display(), "sundial is ready");
         Ok(Server {
             http_addr,
             pg_addr,
             engine,
-            shutdown,
+            metrics,
             tasks,
+            shutdown_timeout: config.shutdown_timeout.get(),
         })
     }
 
@@ -169,10 +187,25 @@ impl Server {
         &self.engine
     }
 
-    /// Stops accepting, waits for the listeners, flushes storage.
-    pub async fn shutdown(mut self) {
-        self.shutdown.cancel();
-        while self.tasks.join_next().await.is_some() {}
+    /// The server's self-metrics.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    /// Background tasks running now, by name (scrape targets, evaluations, …).
+    pub fn running_tasks(&self) -> Vec<(&'static str, usize)> {
+        self.tasks.running()
+    }
+
+    /// Stops in order (see the module doc), waiting for tasks at most `shutdown_timeout`,
+    /// then flushes and closes storage. Every write answered before the call is durable
+    /// whatever happens here: it was in the WAL before it was answered.
+    pub async fn shutdown(self) {
+        let left = self.tasks.shutdown(self.shutdown_timeout).await;
+        if !left.front.is_empty() || !left.background.is_empty() {
+            tracing::warn!(front = ?left.front, background = ?left.background,
+                "tasks still running at the shutdown deadline; flushing anyway");
+        }
         let engine = self.engine.clone();
         let _ = tokio::task::spawn_blocking(move || engine.shutdown()).await;
         tracing::info!("sundial stopped");

@@ -28,8 +28,8 @@ use datafusion::optimizer::simplify_expressions::ExprSimplifier;
 use datafusion::physical_plan::ExecutionPlan;
 
 use super::{Rule, eval, events_batch, events_schema, state};
+use crate::duration::parse_secs as parse_duration;
 use crate::query::QueryEngine;
-use crate::query::statements::parse_duration;
 
 const NS: i64 = 1_000_000_000;
 /// Evaluations one backtest may run.
@@ -154,7 +154,11 @@ impl TableFunctionImpl for Backtest {
                 };
                 let name = text(name, session, "name")?;
                 let Some(rule) = rules(&name) else {
-                    return plan_err!("alert \"{name}\" does not exist");
+                    return Err(crate::error::Error::new(
+                        crate::error::SqlState::UNDEFINED_OBJECT,
+                        format!("alert \"{name}\" does not exist"),
+                    )
+                    .into_datafusion());
                 };
                 Replay {
                     db: rule.database.clone(),

@@ -16,15 +16,9 @@ use crate::query::QueryEngine;
 pub type Rows = Vec<(Labels, Option<f64>)>;
 
 /// Plans `sql` in database `db` (the check `CREATE ALERT` makes).
-pub async fn plan(
-    query: &QueryEngine,
-    db: &str,
-    sql: &str,
-) -> datafusion::error::Result<LogicalPlan> {
-    let ctx = query
-        .context(db)
-        .map_err(|e| datafusion::error::DataFusionError::Plan(e.to_string()))?;
-    ctx.state().create_logical_plan(sql).await
+pub async fn plan(query: &QueryEngine, db: &str, sql: &str) -> crate::query::Result<LogicalPlan> {
+    let ctx = query.context(db)?;
+    crate::query::plan::plan_sql(&ctx, sql).await
 }
 
 /// Runs `sql` in database `db` with `now()` = `at` (ns since the epoch).

@@ -12,10 +12,10 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::tasks::Tasks;
 use parking_lot::Mutex;
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
 
 use super::state::{Instance, Labels, State};
 use crate::query::statements::Receiver;
@@ -197,11 +197,12 @@ pub struct Notifier {
     external_url: String,
     queues: Mutex<HashMap<Receiver, mpsc::Sender<Delivery>>>,
     report: Report,
-    shutdown: CancellationToken,
+    /// Where the per-receiver delivery tasks run (tracked for shutdown).
+    tasks: Tasks,
 }
 
 impl Notifier {
-    pub fn new(external_url: String, report: Report, shutdown: CancellationToken) -> Notifier {
+    pub fn new(external_url: String, report: Report, tasks: Tasks) -> Notifier {
         Notifier {
             client: reqwest::Client::builder()
                 .timeout(TIMEOUT)
@@ -210,7 +211,7 @@ impl Notifier {
             external_url,
             queues: Mutex::new(HashMap::new()),
             report,
-            shutdown,
+            tasks,
         }
     }
 
@@ -244,8 +245,8 @@ impl Notifier {
         let client = self.client.clone();
         let external = self.external_url.clone();
         let report = self.report.clone();
-        let shutdown = self.shutdown.clone();
-        tokio::spawn(async move {
+        let shutdown = self.tasks.background();
+        self.tasks.spawn("alert notifier", async move {
             loop {
                 let delivery = tokio::select! {
                     d = rx.recv() => match d { Some(d) => d, None => return },

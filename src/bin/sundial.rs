@@ -1,6 +1,7 @@
 //! The `sundial` command: parses arguments, starts tracing, runs the server.
 
 use std::io::IsTerminal;
+use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use anyhow::Context;
@@ -29,6 +30,9 @@ enum Command {
     /// Collect this host's CPU, memory, disk, network and load every interval and push them
     /// to a Sundial (or InfluxDB) URL as Telegraf's measurements, spooling while it is down.
     Agent(AgentArgs),
+    /// Write a generated data set as line protocol to stdout (for trying Sundial, and
+    /// what the benchmarks load).
+    Generate(GenerateArgs),
 }
 
 #[derive(Args)]
@@ -65,11 +69,11 @@ struct ServeArgs {
     #[arg(long, env = "SUNDIAL_DATA_DIR", value_name = "DIR")]
     data_dir: Option<PathBuf>,
     /// Address of the HTTP API, InfluxDB-compatible writes [default: 127.0.0.1:8086]
-    #[arg(long, env = "SUNDIAL_HTTP_ADDR", value_name = "HOST:PORT")]
-    http_addr: Option<String>,
+    #[arg(long, env = "SUNDIAL_HTTP_ADDR", value_name = "HOST:PORT", value_parser = sundial::addr::parse)]
+    http_addr: Option<SocketAddr>,
     /// Address of the Postgres wire protocol endpoint [default: 127.0.0.1:5433]
-    #[arg(long, env = "SUNDIAL_PG_ADDR", value_name = "HOST:PORT")]
-    pg_addr: Option<String>,
+    #[arg(long, env = "SUNDIAL_PG_ADDR", value_name = "HOST:PORT", value_parser = sundial::addr::parse)]
+    pg_addr: Option<SocketAddr>,
     /// TOML config file (see docker/sundial.toml for every key)
     #[arg(long, env = "SUNDIAL_CONFIG", value_name = "FILE")]
     config: Option<PathBuf>,
@@ -88,6 +92,42 @@ struct ServeArgs {
     /// Do not scrape Sundial's own /metrics (on by default: job `sundial`, every 10 s)
     #[arg(long, env = "SUNDIAL_NO_SELF_SCRAPE")]
     no_self_scrape: bool,
+    /// How long shutdown waits for connections and background work [default: 10s]
+    #[arg(long, env = "SUNDIAL_SHUTDOWN_TIMEOUT", value_name = "DURATION")]
+    shutdown_timeout: Option<sundial::duration::Duration>,
+}
+
+/// `sundial generate devops`: TSBS' devops cpu-only data as line protocol on stdout.
+#[derive(Args)]
+struct GenerateArgs {
+    #[command(subcommand)]
+    dataset: Dataset,
+}
+
+#[derive(Subcommand)]
+enum Dataset {
+    /// Hosts with ten tags and a `cpu` measurement of ten random-walk fields, one row per
+    /// host every interval from 2016-01-01T00:00:00Z (pipe into `curl --data-binary @-`).
+    Devops(DevopsArgs),
+}
+
+#[derive(Args)]
+struct DevopsArgs {
+    /// Number of hosts
+    #[arg(long, default_value_t = 100)]
+    hosts: usize,
+    /// Hours of data per host
+    #[arg(long, default_value_t = 24)]
+    hours: u64,
+    /// Time between a host's rows
+    #[arg(long, default_value = "10s")]
+    interval: sundial::duration::Duration,
+    /// RNG seed (the same seed gives the same data)
+    #[arg(long, default_value_t = 123)]
+    seed: u64,
+    /// Full-precision float values instead of TSBS' integers (`58i`)
+    #[arg(long)]
+    floats: bool,
 }
 
 impl ServeArgs {
@@ -123,6 +163,9 @@ impl ServeArgs {
         if self.no_self_scrape {
             config.self_scrape = false;
         }
+        if let Some(v) = self.shutdown_timeout {
+            config.shutdown_timeout = v;
+        }
         Ok(config)
     }
 }
@@ -138,9 +181,11 @@ fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     match cli.command {
+        Command::Generate(GenerateArgs {
+            dataset: Dataset::Devops(args),
+        }) => generate_devops(args),
         Command::Agent(args) => {
-            let interval = sundial::query::statements::parse_duration(&args.interval)
-                .map(std::time::Duration::from_secs)
+            let interval = sundial::duration::parse(&args.interval)
                 .with_context(|| format!("invalid --interval {:?}", args.interval))?;
             let host = args.host.unwrap_or_else(|| {
                 std::fs::read_to_string("/proc/sys/kernel/hostname")
@@ -180,6 +225,33 @@ fn main() -> anyhow::Result<()> {
                 anyhow::Ok(())
             })
         }
+    }
+}
+
+/// Streams the devops data set to stdout, one line per row.
+fn generate_devops(args: DevopsArgs) -> anyhow::Result<()> {
+    use std::io::Write;
+    let interval_secs = args.interval.get().as_secs().max(1);
+    let options = sundial::devops::Options {
+        hosts: args.hosts,
+        steps: usize::try_from(args.hours.saturating_mul(3600) / interval_secs)
+            .context("--hours is too large")?,
+        interval_secs: i64::try_from(interval_secs).context("--interval is too large")?,
+        seed: args.seed,
+        float_values: args.floats,
+        ..Default::default()
+    };
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    for line in sundial::devops::generate(&options) {
+        match out.write_all(line.as_bytes()) {
+            // `| head` closed the pipe: done.
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(()),
+            other => other.context("writing to stdout")?,
+        }
+    }
+    match out.flush() {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other.context("writing to stdout"),
     }
 }
 

@@ -25,6 +25,12 @@ pub enum DecodeError {
     NoName(usize),
 }
 
+impl crate::error::Classify for DecodeError {
+    fn kind(&self) -> crate::error::Kind {
+        crate::error::Kind::InvalidInput
+    }
+}
+
 struct Reader<'a> {
     buf: &'a [u8],
     pos: usize,

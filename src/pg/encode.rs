@@ -549,7 +549,7 @@ fn with_limits(
 pub fn canceled() -> PgWireError {
     PgWireError::UserError(Box::new(ErrorInfo::new(
         "ERROR".to_string(),
-        "57014".to_string(),
+        crate::error::SqlState::QUERY_CANCELED.code().to_string(),
         "canceling statement due to user request".to_string(),
     )))
 }
@@ -558,7 +558,7 @@ pub fn canceled() -> PgWireError {
 pub fn statement_timeout() -> PgWireError {
     PgWireError::UserError(Box::new(ErrorInfo::new(
         "ERROR".to_string(),
-        "57014".to_string(),
+        crate::error::SqlState::QUERY_CANCELED.code().to_string(),
         "canceling statement due to statement timeout".to_string(),
     )))
 }

@@ -167,13 +167,7 @@ fn string_arg(arg: &FunctionArg) -> Option<String> {
 
 /// Puts named arguments of Sundial's table functions (`every => '1m'`) in their positional
 /// order, which is all DataFusion's table functions take.
-fn named_arguments(function: &str, args: &mut Vec<FunctionArg>) {
-    let Some((_, params)) = crate::alert::backtest::PARAMETERS
-        .iter()
-        .find(|(name, _)| *name == function)
-    else {
-        return;
-    };
+fn named_arguments(params: &[&str], args: &mut Vec<FunctionArg>) {
     if !args
         .iter()
         .any(|a| matches!(a, FunctionArg::Named { .. } | FunctionArg::ExprNamed { .. }))
@@ -228,9 +222,12 @@ const SET_RETURNING: &[&str] = &["generate_series", "range", "unnest", "generate
 /// AS i` → column `i`). DataFusion only knows table functions with their own column
 /// names, so scalar calls become `(SELECT f(…) AS s) AS s` and set-returning ones get
 /// the column alias.
-struct FromFunctions;
+struct FromFunctions<'a> {
+    /// The parameter names of a table function that takes named arguments.
+    parameters: &'a dyn Fn(&str) -> Option<&'static [&'static str]>,
+}
 
-impl VisitorMut for FromFunctions {
+impl VisitorMut for FromFunctions<'_> {
     type Break = ();
 
     fn pre_visit_table_factor(&mut self, factor: &mut TableFactor) -> ControlFlow<()> {
@@ -242,8 +239,10 @@ impl VisitorMut for FromFunctions {
             ..
         } = factor
         {
-            if let Some(function) = name.0.last().and_then(|p| p.as_ident()) {
-                named_arguments(&function.value.to_lowercase(), &mut args.args);
+            if let Some(function) = name.0.last().and_then(|p| p.as_ident())
+                && let Some(params) = (self.parameters)(&function.value.to_lowercase())
+            {
+                named_arguments(params, &mut args.args);
             }
             if name.0.len() == 2
                 && name.0[0]
@@ -443,17 +442,19 @@ fn array_subquery(expr: &mut Expr) {
     }
 }
 
-/// Rewrites `statement` for this session. `setting` answers a setting's session value;
+/// Rewrites `statement` for this session. `setting` answers a setting's session value,
+/// `parameters` the parameter names of a table function that takes named arguments;
 /// the returned list holds the `set_config` calls to apply, in order.
 pub fn rewrite(
     statement: &mut Statement,
     setting: &dyn Fn(&str) -> Option<String>,
+    parameters: &dyn Fn(&str) -> Option<&'static [&'static str]>,
 ) -> Vec<(String, String)> {
     if let Statement::Query(query) = statement {
         name_columns(query);
         in_subqueries_outside_filters(query);
     }
-    let _ = statement.visit(&mut FromFunctions);
+    let _ = statement.visit(&mut FromFunctions { parameters });
     let mut changes = Vec::new();
     let _ = visit_expressions_mut(statement, |expr| {
         array_subquery(expr);
@@ -513,9 +514,12 @@ mod tests {
         let mut s = Parser::parse_sql(&PostgreSqlDialect {}, sql)
             .unwrap()
             .remove(0);
-        rewrite(&mut s, &|n| {
-            (n == "server_version_num").then(|| "160006".to_string())
-        });
+        const PARAMETERS: &[&str] = &["query", "every", "for", "start", "end", "keep_firing_for"];
+        rewrite(
+            &mut s,
+            &|n| (n == "server_version_num").then(|| "160006".to_string()),
+            &|f| (f == "alert_backtest_query").then_some(PARAMETERS),
+        );
         s.to_string()
     }
 
@@ -560,7 +564,7 @@ mod tests {
         )
         .unwrap()
         .remove(0);
-        let changes = rewrite(&mut s, &|_| None);
+        let changes = rewrite(&mut s, &|_| None, &|_| None);
         assert_eq!(changes, vec![("a.b".to_string(), "x".to_string())]);
         assert_eq!(s.to_string(), "SELECT 'x'::TEXT AS \"set_config\"");
     }

@@ -5,6 +5,8 @@
 //! (where pgwire's and arrow-pg's format options also look for `datestyle`,
 //! `extra_float_digits`, …). Unset means the default from [`crate::query::settings`].
 
+use crate::duration::{format_setting_ms, parse_setting_ms};
+use crate::error::SqlState;
 use std::sync::Arc;
 
 use datafusion::sql::sqlparser::ast::{Expr, Ident, Reset, Set, Statement, Value};
@@ -24,17 +26,17 @@ const STARTUP: &str = "startup:";
 /// Metadata keys that are connection facts, not settings.
 const NOT_SETTINGS: &[&str] = &["user", "database", "options", "replication"];
 
-fn error(code: &str, message: String) -> PgWireError {
+fn error(state: SqlState, message: String) -> PgWireError {
     PgWireError::UserError(Box::new(ErrorInfo::new(
         "ERROR".to_string(),
-        code.to_string(),
+        state.code().to_string(),
         message,
     )))
 }
 
 fn unrecognized(name: &str) -> PgWireError {
     error(
-        "42704",
+        SqlState::UNDEFINED_OBJECT,
         format!("unrecognized configuration parameter \"{name}\""),
     )
 }
@@ -66,7 +68,7 @@ fn normalize(name: &str, value: &str) -> PgWireResult<String> {
         .unwrap_or(value);
     let invalid = || {
         error(
-            "22023",
+            SqlState::INVALID_PARAMETER_VALUE,
             format!("invalid value for parameter \"{name}\": \"{value}\""),
         )
     };
@@ -83,14 +85,14 @@ fn normalize(name: &str, value: &str) -> PgWireResult<String> {
             n.to_string()
         }
         "statement_timeout" | "lock_timeout" | "idle_in_transaction_session_timeout" => {
-            let ms = parse_duration_ms(value).ok_or_else(invalid)?;
-            format_duration_ms(ms)
+            let ms = parse_setting_ms(value).ok_or_else(invalid)?;
+            format_setting_ms(ms)
         }
         "client_encoding" => {
             let v = value.to_ascii_uppercase().replace(['-', '_'], "");
             if v != "UTF8" && v != "UNICODE" {
                 return Err(error(
-                    "22023",
+                    SqlState::INVALID_PARAMETER_VALUE,
                     format!("client_encoding {value} is not supported: Sundial speaks UTF8"),
                 ));
             }
@@ -100,7 +102,7 @@ fn normalize(name: &str, value: &str) -> PgWireResult<String> {
             // Only ISO output is produced; accept the orderings drivers send.
             if !value.to_ascii_uppercase().contains("ISO") {
                 return Err(error(
-                    "22023",
+                    SqlState::INVALID_PARAMETER_VALUE,
                     format!("DateStyle \"{value}\" is not supported: Sundial outputs ISO"),
                 ));
             }
@@ -120,43 +122,12 @@ fn normalize(name: &str, value: &str) -> PgWireResult<String> {
         | "lc_ctype"
         | "in_hot_standby" => {
             return Err(error(
-                "55P02",
+                SqlState::CANT_CHANGE_RUNTIME_PARAM,
                 format!("parameter \"{name}\" cannot be changed"),
             ));
         }
         _ => value.to_string(),
     })
-}
-
-/// PostgreSQL's time units for timeouts (a bare number is milliseconds).
-fn parse_duration_ms(text: &str) -> Option<u64> {
-    let t = text.trim();
-    let split = t
-        .find(|c: char| !c.is_ascii_digit() && c != '.')
-        .unwrap_or(t.len());
-    let n: f64 = t[..split].parse().ok()?;
-    let unit = t[split..].trim();
-    let factor = match unit {
-        "" | "ms" => 1.0,
-        "us" => 0.001,
-        "s" => 1000.0,
-        "min" => 60_000.0,
-        "h" => 3_600_000.0,
-        "d" => 86_400_000.0,
-        _ => return None,
-    };
-    Some((n * factor).round() as u64)
-}
-
-/// `SHOW statement_timeout` style: `0`, `250ms`, `5s`, `2min`, `1h`.
-fn format_duration_ms(ms: u64) -> String {
-    match ms {
-        0 => "0".to_string(),
-        ms if ms % 3_600_000 == 0 => format!("{}h", ms / 3_600_000),
-        ms if ms % 60_000 == 0 => format!("{}min", ms / 60_000),
-        ms if ms % 1000 == 0 => format!("{}s", ms / 1000),
-        ms => format!("{ms}ms"),
-    }
 }
 
 /// Sets `name` for the session; answers the `ParameterStatus` to send, if the setting
@@ -206,7 +177,8 @@ pub fn apply_startup<C: ClientInfo + ?Sized>(
                     .insert(format!("{STARTUP}{key}"), value);
             }
             // A read-only setting (server_version, …) in the startup packet: ignored.
-            Err(PgWireError::UserError(info)) if info.code == "55P02" => {}
+            Err(PgWireError::UserError(info))
+                if info.code == SqlState::CANT_CHANGE_RUNTIME_PARAM.code() => {}
             Err(PgWireError::UserError(info)) => {
                 return Err(PgWireError::UserError(Box::new(ErrorInfo::new(
                     "FATAL".to_string(),
@@ -253,7 +225,7 @@ pub fn output_options<C: ClientInfo + ?Sized>(client: &C) -> OutputOptions {
 
 /// The session's `statement_timeout`, if any.
 pub fn statement_timeout<C: ClientInfo + ?Sized>(client: &C) -> Option<std::time::Duration> {
-    let ms = parse_duration_ms(&get(client, "statement_timeout")?)?;
+    let ms = parse_setting_ms(&get(client, "statement_timeout")?)?;
     (ms > 0).then(|| std::time::Duration::from_millis(ms))
 }
 
@@ -393,7 +365,10 @@ pub fn execute<C: ClientInfo + ?Sized>(
             Set::SetTransaction { .. } | Set::SetRole { .. } | Set::SetSessionAuthorization(_) => {
                 Ok(set_tag(Vec::new()))
             }
-            _ => Err(error("0A000", format!("unsupported SET form: {statement}"))),
+            _ => Err(error(
+                SqlState::FEATURE_NOT_SUPPORTED,
+                format!("unsupported SET form: {statement}"),
+            )),
         },
         Statement::Reset(r) => {
             let reports = match &r.reset {
@@ -428,18 +403,6 @@ pub fn execute<C: ClientInfo + ?Sized>(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration_ms("5000"), Some(5000));
-        assert_eq!(parse_duration_ms("5s"), Some(5000));
-        assert_eq!(parse_duration_ms("2min"), Some(120_000));
-        assert_eq!(parse_duration_ms("1.5 s"), Some(1500));
-        assert_eq!(parse_duration_ms("x"), None);
-        assert_eq!(format_duration_ms(5000), "5s");
-        assert_eq!(format_duration_ms(250), "250ms");
-        assert_eq!(format_duration_ms(0), "0");
-    }
 
     #[test]
     fn values_are_checked() {

@@ -25,6 +25,8 @@ use datafusion::sql::sqlparser::keywords::Keyword;
 use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
 
 use super::StatementError;
+use crate::duration::parse_secs as parse_duration;
+use crate::error::SqlState;
 
 /// A parsed Sundial statement.
 #[derive(Debug, Clone, PartialEq)]
@@ -99,10 +101,11 @@ pub enum Receiver {
 }
 
 fn syntax(message: impl Into<String>) -> StatementError {
-    StatementError {
-        code: "42601",
-        message: message.into(),
-    }
+    StatementError::new(SqlState::SYNTAX_ERROR, message)
+}
+
+fn invalid(message: impl Into<String>) -> StatementError {
+    StatementError::new(SqlState::INVALID_PARAMETER_VALUE, message)
 }
 
 struct Cursor {
@@ -214,11 +217,10 @@ fn ttl_option(c: &mut Cursor) -> Result<u64, StatementError> {
     c.expect(Token::Eq)?;
     let text = c.string()?;
     c.expect(Token::RParen)?;
-    parse_duration(&text).ok_or_else(|| StatementError {
-        code: "22023",
-        message: format!(
+    parse_duration(&text).ok_or_else(|| {
+        invalid(format!(
             "invalid duration '{text}': use interval text like '30 days' or a duration like '12h'"
-        ),
+        ))
     })
 }
 
@@ -379,12 +381,9 @@ pub fn show_alerts(sql: &str) -> Option<&'static str> {
 }
 
 fn invalid_duration(text: &str) -> StatementError {
-    StatementError {
-        code: "22023",
-        message: format!(
-            "invalid duration '{text}': use interval text like '30 seconds' or a duration like '1m30s'"
-        ),
-    }
+    invalid(format!(
+        "invalid duration '{text}': use interval text like '30 seconds' or a duration like '1m30s'"
+    ))
 }
 
 /// A duration clause's value; `'0s'` (and `'0'`) allowed where zero means "none".
@@ -461,12 +460,9 @@ fn create_alert(c: &mut Cursor, sql: &str) -> Result<Statement, StatementError> 
                     Receiver::Alertmanager(u) | Receiver::Webhook(u) => u,
                 };
                 if !(url.starts_with("http://") || url.starts_with("https://")) {
-                    return Err(StatementError {
-                        code: "22023",
-                        message: format!(
-                            "invalid receiver URL '{url}': expected http:// or https://"
-                        ),
-                    });
+                    return Err(invalid(format!(
+                        "invalid receiver URL '{url}': expected http:// or https://"
+                    )));
                 }
                 def.receivers.push(receiver);
                 if !c.token(&Token::Comma) {
@@ -617,60 +613,9 @@ fn find_keyword(upper: &str, kw: &str) -> Option<usize> {
     None
 }
 
-/// Parses a duration in seconds: PostgreSQL interval text (`30 days`, `1 hour 30 minutes`,
-/// `2 weeks`) or a Prometheus duration (`1h30m`, `7d`, `90s`, `1y`).
-pub fn parse_duration(text: &str) -> Option<u64> {
-    let unit = |u: &str| -> Option<u64> {
-        Some(match u.to_ascii_lowercase().as_str() {
-            "s" | "sec" | "secs" | "second" | "seconds" => 1,
-            "m" | "min" | "mins" | "minute" | "minutes" => 60,
-            "h" | "hr" | "hrs" | "hour" | "hours" => 3_600,
-            "d" | "day" | "days" => 86_400,
-            "w" | "week" | "weeks" => 604_800,
-            "mon" | "mons" | "month" | "months" => 2_592_000,
-            "y" | "yr" | "yrs" | "year" | "years" => 31_536_000,
-            _ => return None,
-        })
-    };
-    let text = text.trim();
-    if text.is_empty() {
-        return None;
-    }
-    let mut total: u64 = 0;
-    let mut rest = text;
-    while !rest.is_empty() {
-        rest = rest.trim_start();
-        let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
-        if digits == 0 {
-            return None;
-        }
-        let n: u64 = rest[..digits].parse().ok()?;
-        rest = rest[digits..].trim_start();
-        let letters = rest.bytes().take_while(u8::is_ascii_alphabetic).count();
-        if letters == 0 {
-            return None;
-        }
-        total = total.checked_add(n.checked_mul(unit(&rest[..letters])?)?)?;
-        rest = &rest[letters..];
-    }
-    (total > 0).then_some(total)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("30 days"), Some(30 * 86_400));
-        assert_eq!(parse_duration("1 hour 30 minutes"), Some(5_400));
-        assert_eq!(parse_duration("1h30m"), Some(5_400));
-        assert_eq!(parse_duration("7d"), Some(604_800));
-        assert_eq!(parse_duration("2 WEEKS"), Some(1_209_600));
-        for bad in ["", "days", "5", "1 fortnight", "-1d", "0s"] {
-            assert_eq!(parse_duration(bad), None, "{bad}");
-        }
-    }
 
     #[test]
     fn alert_statements() {
@@ -730,17 +675,23 @@ mod tests {
         assert!(show_alerts("show alerts;").is_some());
         assert!(show_alerts("show all").is_none());
         for (bad, code) in [
-            ("CREATE ALERT a EVERY 'soon' AS SELECT 1", "22023"),
-            ("CREATE ALERT a EVERY '1m'", "42601"),
-            ("CREATE ALERT a NOTIFY PAGER 'x' AS SELECT 1", "42601"),
+            (
+                "CREATE ALERT a EVERY 'soon' AS SELECT 1",
+                SqlState::INVALID_PARAMETER_VALUE,
+            ),
+            ("CREATE ALERT a EVERY '1m'", SqlState::SYNTAX_ERROR),
+            (
+                "CREATE ALERT a NOTIFY PAGER 'x' AS SELECT 1",
+                SqlState::SYNTAX_ERROR,
+            ),
             (
                 "CREATE ALERT a NOTIFY WEBHOOK 'ftp://x' AS SELECT 1",
-                "22023",
+                SqlState::INVALID_PARAMETER_VALUE,
             ),
-            ("CREATE ALERT a AS", "42601"),
-            ("ALTER ALERT a STOP", "42601"),
+            ("CREATE ALERT a AS", SqlState::SYNTAX_ERROR),
+            ("ALTER ALERT a STOP", SqlState::SYNTAX_ERROR),
         ] {
-            assert_eq!(parse(bad).unwrap().unwrap_err().code, code, "{bad}");
+            assert_eq!(parse(bad).unwrap().unwrap_err().state, code, "{bad}");
         }
     }
 
@@ -833,16 +784,19 @@ mod tests {
             parse("ALTER TABLE t SET (ttl = 'soon')")
                 .unwrap()
                 .unwrap_err()
-                .code,
-            "22023"
+                .state,
+            SqlState::INVALID_PARAMETER_VALUE
         );
-        assert_eq!(parse("DROP DATABASE").unwrap().unwrap_err().code, "42601");
+        assert_eq!(
+            parse("DROP DATABASE").unwrap().unwrap_err().state,
+            SqlState::SYNTAX_ERROR
+        );
         assert_eq!(
             parse("ALTER TABLE t SET (colour = 'red')")
                 .unwrap()
                 .unwrap_err()
-                .code,
-            "42601"
+                .state,
+            SqlState::SYNTAX_ERROR
         );
     }
 }

@@ -482,8 +482,9 @@ impl WalWriter {
         self.pending[start + 4..start + 8].copy_from_slice(&crc.to_le_bytes());
     }
 
-    /// Writes queued records; with `sync`, waits until they are on stable storage.
-    pub fn commit(&mut self, sync: bool) -> Result<()> {
+    /// Writes queued records; with `sync`, waits until they are on stable storage and
+    /// answers how long the fsync took.
+    pub fn commit(&mut self, sync: bool) -> Result<Option<std::time::Duration>> {
         let path = || self.dir.join(file_name(self.id));
         if !self.pending.is_empty() {
             if let Err(e) = self.file.write_all(&self.pending) {
@@ -503,9 +504,9 @@ impl WalWriter {
                 self.refs.forget();
                 return Err(Error::io("fsync WAL", &path(), e));
             }
-            crate::metrics::METRICS.wal_fsync.observe(started.elapsed());
+            return Ok(Some(started.elapsed()));
         }
-        Ok(())
+        Ok(None)
     }
 }
 

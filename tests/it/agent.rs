@@ -3,9 +3,8 @@
 //! when it is back on the same address.
 
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
-use crate::harness::{TestServer, free_port, scalar};
+use crate::harness::{TestServer, free_port, scalar, until};
 
 struct Agent(Child);
 
@@ -13,14 +12,6 @@ impl Drop for Agent {
     fn drop(&mut self) {
         let _ = self.0.kill();
         let _ = self.0.wait();
-    }
-}
-
-async fn until(what: &str, secs: u64, mut ok: impl AsyncFnMut() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while !ok().await {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
 
@@ -82,11 +73,10 @@ async fn agent_pushes_and_spools_across_a_restart() {
     // Down: batches pile up in the spool.
     server.kill();
     let down_at = chrono::Utc::now();
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    assert!(
-        spooled(&spool) >= 2,
-        "batches spooled while the server is down"
-    );
+    until("batches spooled while the server is down", 20, async || {
+        spooled(&spool) >= 2
+    })
+    .await;
     let back_at = chrono::Utc::now();
     let server = TestServer::start(&data, &["--http-addr", &addr]);
     until("the spool to drain", 20, async || spooled(&spool) == 0).await;

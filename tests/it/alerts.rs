@@ -14,7 +14,7 @@ use serde_json::Value;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
-use crate::harness::{TestServer, free_port};
+use crate::harness::{TestServer, free_port, wait_for as eventually};
 
 /// An HTTP receiver that records every POSTed JSON body; the first `fail_first` requests
 /// are answered 500.
@@ -155,22 +155,6 @@ async fn alertmanager(dir: &Path, hook: &Hook) -> Alertmanager {
             "alertmanager did not become ready"
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-/// Polls `check` every 200 ms until it returns `Some`, for at most `secs` seconds.
-async fn eventually<T, F, Fut>(secs: u64, what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    loop {
-        if let Some(v) = check().await {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
 
@@ -328,7 +312,7 @@ async fn webhook_payload_retries_and_dead_receivers() {
     let dir = tempfile::tempdir().unwrap();
     // Fails twice, then accepts: the delivery is retried with back-off.
     let flaky = Hook::start(2).await;
-    let server = TestServer::start(dir.path(), &[]);
+    let server = TestServer::in_process(dir.path(), |_| {});
     let pg = server.pg("sundial").await;
     cpu(&server, "a", 99.0).await;
     pg.batch_execute(&format!(

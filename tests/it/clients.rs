@@ -1,11 +1,12 @@
 //! What drivers check at connect time and ask on their own.
 
 use crate::harness::TestServer;
+use sundial::error::SqlState;
 
 #[tokio::test]
 async fn server_parameters_version_and_settings() {
     let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::start(dir.path(), &[]);
+    let server = TestServer::in_process(dir.path(), |_| {});
     // psql shows the ParameterStatus values it received.
     let out = server.psql("sundial", "\\echo :SERVER_VERSION_NAME :SERVER_VERSION_NUM");
     assert!(out.starts_with("16.6 (Sundial"), "{out}");
@@ -72,7 +73,7 @@ async fn server_parameters_version_and_settings() {
 #[tokio::test]
 async fn information_schema_uses_postgres_type_names() {
     let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::start(dir.path(), &[]);
+    let server = TestServer::in_process(dir.path(), |_| {});
     let lp = "cpu,host=a usage=1.5,n=2i,u=3u,ok=t,msg=\"x\" 1\n";
     assert_eq!(server.post("/write?db=g", lp).await.0, 204);
     let c = server.pg("g").await;
@@ -155,7 +156,7 @@ async fn information_schema_uses_postgres_type_names() {
 #[tokio::test]
 async fn extended_protocol_statements_portals_and_empty_queries() {
     let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::start(dir.path(), &[]);
+    let server = TestServer::in_process(dir.path(), |_| {});
     let lines: String = (0..10)
         .map(|i| {
             format!(
@@ -271,7 +272,7 @@ async fn extended_protocol_statements_portals_and_empty_queries() {
 #[tokio::test]
 async fn cancel_request_stops_a_running_query() {
     let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::start(dir.path(), &[]);
+    let server = TestServer::in_process(dir.path(), |_| {});
     let client = server.pg("sundial").await;
     let token = client.cancel_token();
     let client = std::sync::Arc::new(client);
@@ -292,7 +293,7 @@ async fn cancel_request_stops_a_running_query() {
     let err = outcome.expect_err("a cancelled query fails");
     assert_eq!(
         err.as_db_error().map(|e| e.code().code()),
-        Some("57014"),
+        Some(SqlState::QUERY_CANCELED.code()),
         "{err:?}"
     );
     let rows = client.simple_query("SELECT 1").await.unwrap();

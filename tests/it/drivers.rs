@@ -7,6 +7,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use sundial::error::SqlState;
 use tokio_rustls::rustls;
 
 use crate::harness::TestServer;
@@ -540,7 +541,7 @@ async fn md5_and_cleartext_passwords() {
             .expect("wrong password refused");
         assert_eq!(
             err.as_db_error().map(|e| e.code().code()),
-            Some("28P01"),
+            Some(SqlState::INVALID_PASSWORD.code()),
             "{method}: {err:?}"
         );
     }

@@ -1,11 +1,12 @@
 //! Bad input gets a clear error: HTTP 4xx with line numbers, SQLSTATEs over Postgres.
 
 use crate::harness::{TestServer, count};
+use sundial::error::SqlState;
 
 #[tokio::test]
 async fn partial_writes_store_good_lines_and_name_bad_ones() {
     let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::start(dir.path(), &[]);
+    let server = TestServer::in_process(dir.path(), |_| {});
     let body = "cpu,host=a v=1i 1\n\
                 this is not line protocol\n\
                 # a comment\n\
@@ -61,10 +62,17 @@ async fn partial_writes_store_good_lines_and_name_bad_ones() {
 #[tokio::test]
 async fn http_request_errors() {
     let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::start(dir.path(), &["--max-body-bytes", "1000"]);
+    let server = TestServer::in_process(dir.path(), |c| c.http.max_body_bytes = 1000);
     let (s, body) = server.post("/write", "m v=1").await;
     assert_eq!(s, 400);
     assert!(body.contains("db"), "{body}");
+    // Request errors carry the SQLSTATE of their kind, as the Postgres endpoint would.
+    let json: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        json["sqlstate"],
+        SqlState::INVALID_PARAMETER_VALUE.code(),
+        "{body}"
+    );
     let (s, _) = server.post("/api/v2/write?org=o", "m v=1").await;
     assert_eq!(s, 400);
     let (s, _) = server.post("/api/v3/write_lp", "m v=1").await;
@@ -96,6 +104,16 @@ async fn http_request_errors() {
         .await
         .unwrap();
     assert_eq!(resp.status().as_u16(), 413);
+    let json: serde_json::Value = resp.json().await.unwrap();
+    assert_eq!(json["sqlstate"], SqlState::PROGRAM_LIMIT_EXCEEDED.code());
+    let resp = reqwest::Client::new()
+        .post(server.url("/write?db=d"))
+        .header("Content-Encoding", "br")
+        .body("m v=1 1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 415);
     // Timestamps that overflow nanoseconds are a line error, not a crash.
     let (s, body) = server
         .post("/write?db=d&precision=h", "m v=1 9223372036854775807")
@@ -108,14 +126,14 @@ async fn http_request_errors() {
 #[tokio::test]
 async fn sql_errors_carry_sqlstates() {
     let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::start(dir.path(), &[]);
+    let server = TestServer::in_process(dir.path(), |_| {});
     let (s, _) = server.post("/write?db=d", "cpu v=1 1").await;
     assert_eq!(s, 204);
     let Err(err) = server.try_pg("no_such_db").await else {
         panic!("unknown database must fail");
     };
     let db_err = err.as_db_error().expect("a server error");
-    assert_eq!(db_err.code().code(), "3D000");
+    assert_eq!(db_err.code().code(), SqlState::INVALID_CATALOG_NAME.code());
     assert!(
         db_err.message().contains("sundial") && db_err.message().contains("d"),
         "{}",
@@ -125,15 +143,15 @@ async fn sql_errors_carry_sqlstates() {
     let c = server.pg("d").await;
     let code = |e: tokio_postgres::Error| e.as_db_error().map(|d| d.code().code().to_string());
     let e = c.simple_query("SELECT * FROM nope").await.unwrap_err();
-    assert_eq!(code(e).as_deref(), Some("42P01"));
+    assert_eq!(code(e).as_deref(), Some(SqlState::UNDEFINED_TABLE.code()));
     let e = c.simple_query("SELEC 1").await.unwrap_err();
-    assert_eq!(code(e).as_deref(), Some("42601"));
+    assert_eq!(code(e).as_deref(), Some(SqlState::SYNTAX_ERROR.code()));
     let e = c.query("SELECT nope FROM cpu", &[]).await.unwrap_err();
-    assert_eq!(code(e).as_deref(), Some("42703"));
+    assert_eq!(code(e).as_deref(), Some(SqlState::UNDEFINED_COLUMN.code()));
     // The connection is still usable after errors.
     assert_eq!(count(&c, "SELECT count(*) FROM cpu").await, 1);
 
     let out = server.psql_raw("d", "SELECT * FROM nope", &["-v", "VERBOSITY=verbose"]);
     assert!(!out.status.success());
-    assert!(String::from_utf8_lossy(&out.stderr).contains("42P01"));
+    assert!(String::from_utf8_lossy(&out.stderr).contains(SqlState::UNDEFINED_TABLE.code()));
 }

@@ -1,4 +1,5 @@
-//! Starts and stops the real server binary, and small client helpers.
+//! Starts and stops the real server binary, small client helpers, and the one set of
+//! waiting helpers the tests use: poll for an event with a deadline, never sleep and hope.
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -7,16 +8,101 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-/// A `sundial serve` process.
+/// A server under test: a `sundial serve` process (for kill -9, signals and restarts), or
+/// a [`sundial::server::Server`] started in this process on its own runtime (cheaper; for
+/// the tests that need no process of their own).
 pub struct TestServer {
     pub http: SocketAddr,
     pub pg: SocketAddr,
     pub data_dir: PathBuf,
-    child: Child,
+    child: Option<Child>,
+    in_process: Option<InProcess>,
     extra: Vec<String>,
 }
 
+/// A server running on a runtime thread of its own, shut down (in order) on drop.
+struct InProcess {
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for InProcess {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
 impl TestServer {
+    /// Starts a server in this process (`Server::start` on port 0, self-scraping off)
+    /// with its data in `data_dir`; `configure` adjusts the configuration first.
+    pub fn in_process(
+        data_dir: &Path,
+        configure: impl FnOnce(&mut sundial::config::Config),
+    ) -> TestServer {
+        let mut config = sundial::config::Config {
+            data_dir: data_dir.to_path_buf(),
+            http_addr: "127.0.0.1:0".parse().unwrap(),
+            pg_addr: "127.0.0.1:0".parse().unwrap(),
+            self_scrape: false,
+            ..Default::default()
+        };
+        configure(&mut config);
+        let (ready_tx, ready_rx) = mpsc::channel();
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .expect("runtime");
+            runtime.block_on(async move {
+                let server = match sundial::server::Server::start(config).await {
+                    Ok(s) => s,
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(e.to_string()));
+                        return;
+                    }
+                };
+                let _ = ready_tx.send(Ok((server.http_addr, server.pg_addr)));
+                let _ = stop_rx.await;
+                server.shutdown().await;
+            });
+        });
+        let (http, pg) = ready_rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("server did not start")
+            .expect("server start");
+        TestServer {
+            http,
+            pg,
+            data_dir: data_dir.to_path_buf(),
+            child: None,
+            in_process: Some(InProcess {
+                stop: Some(stop_tx),
+                thread: Some(thread),
+            }),
+            extra: Vec::new(),
+        }
+    }
+
+    fn pid(&self) -> u32 {
+        self.child
+            .as_ref()
+            .expect("a `sundial serve` process (not an in-process server)")
+            .id()
+    }
+
+    fn process(&mut self) -> &mut Child {
+        self.child
+            .as_mut()
+            .expect("a `sundial serve` process (not an in-process server)")
+    }
+
     /// Starts a server on fresh ports with its data in `data_dir`.
     pub fn start(data_dir: &Path, extra: &[&str]) -> TestServer {
         Self::start_with_env(data_dir, extra, &[])
@@ -77,23 +163,24 @@ impl TestServer {
             http: field("http_addr"),
             pg: field("pg_addr"),
             data_dir: data_dir.to_path_buf(),
-            child,
+            child: Some(child),
+            in_process: None,
             extra: extra.iter().map(|s| s.to_string()).collect(),
         }
     }
 
     /// `kill -9`, then start again on the same data directory.
     pub fn crash_and_restart(mut self) -> TestServer {
-        self.child.kill().expect("kill -9");
-        self.child.wait().unwrap();
+        self.process().kill().expect("kill -9");
+        self.process().wait().unwrap();
         let extra: Vec<&str> = self.extra.iter().map(String::as_str).collect();
         TestServer::start(&self.data_dir, &extra)
     }
 
     /// `kill -9` and wait for the process to be gone.
     pub fn kill(mut self) {
-        self.child.kill().expect("kill -9");
-        self.child.wait().unwrap();
+        self.process().kill().expect("kill -9");
+        self.process().wait().unwrap();
     }
 
     /// SIGTERM (graceful: flushes), then start again.
@@ -108,19 +195,39 @@ impl TestServer {
         let status = Command::new("kill")
             .arg("-s")
             .arg(name)
-            .arg(self.child.id().to_string())
+            .arg(self.pid().to_string())
             .status()
             .expect("kill");
         assert!(status.success());
     }
 
+    /// SIGTERM, then wait (at most 60 s) for the process to exit: its exit status and how
+    /// long it took from the signal.
+    pub fn stop(mut self) -> (std::process::ExitStatus, Duration) {
+        let sent = std::time::Instant::now();
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.pid().to_string())
+            .status();
+        loop {
+            if let Some(status) = self.process().try_wait().unwrap() {
+                return (status, sent.elapsed());
+            }
+            assert!(
+                sent.elapsed() < Duration::from_secs(60),
+                "server did not stop on SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     fn terminate(&mut self) {
         let _ = Command::new("kill")
             .arg("-TERM")
-            .arg(self.child.id().to_string())
+            .arg(self.pid().to_string())
             .status();
         for _ in 0..300 {
-            if self.child.try_wait().unwrap().is_some() {
+            if self.process().try_wait().unwrap().is_some() {
                 return;
             }
             std::thread::sleep(Duration::from_millis(50));
@@ -191,8 +298,12 @@ impl TestServer {
 
 impl Drop for TestServer {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        if let Some(child) = self.child.as_mut() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        // An in-process server shuts down when `in_process` drops.
+        self.in_process.take();
     }
 }
 
@@ -208,6 +319,59 @@ pub fn free_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
+}
+
+/// Polls `check` every 100 ms until it answers `Some`; fails the test after `secs`.
+pub async fn wait_for<T, F, Fut>(secs: u64, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = std::time::Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(v) = check().await {
+            return v;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out after {secs} s waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Polls `ok` until it holds; fails the test after `secs`.
+pub async fn until(what: &str, secs: u64, mut ok: impl AsyncFnMut() -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(secs);
+    while !ok().await {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out after {secs} s waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Polls the scalar answer of `sql` until `ok` accepts it (30 s at most); returns it.
+pub async fn eventually(
+    pg: &tokio_postgres::Client,
+    sql: &str,
+    ok: impl Fn(&str) -> bool,
+) -> String {
+    wait_for(30, sql, || async {
+        scalar(pg, sql).await.filter(|v| ok(v))
+    })
+    .await
+}
+
+/// Waits until the count `sql` answers has grown by `n` — say `n` more scrapes of a
+/// target, counted in its `up` table: an event to wait on instead of a fixed time.
+pub async fn grows_by(pg: &tokio_postgres::Client, sql: &str, n: i64) {
+    let base: i64 = scalar(pg, sql)
+        .await
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    eventually(pg, sql, |v| v.parse::<i64>().is_ok_and(|c| c >= base + n)).await;
 }
 
 /// The first column of the first row of `sql`, as text (`None` on error or no rows).

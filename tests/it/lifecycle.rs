@@ -2,6 +2,7 @@
 //! CREATE DATABASE.
 
 use std::time::Duration;
+use sundial::error::SqlState;
 
 use crate::harness::{TestServer, count};
 
@@ -51,9 +52,9 @@ async fn delete_hides_rows_at_once_and_after_restart() {
         .execute("DELETE FROM cpu WHERE v > 5", &[])
         .await
         .unwrap_err();
-    assert_eq!(code(e), "0A000");
+    assert_eq!(code(e), SqlState::FEATURE_NOT_SUPPORTED.code());
     let e = c.execute("DELETE FROM nope", &[]).await.unwrap_err();
-    assert_eq!(code(e), "42P01");
+    assert_eq!(code(e), SqlState::UNDEFINED_TABLE.code());
 
     let server = server.crash_and_restart();
     let c = server.pg("d").await;
@@ -132,7 +133,7 @@ async fn retention_hides_expired_rows_and_deletes_partitions() {
         .simple_query("ALTER TABLE m SET (ttl = 'whenever')")
         .await
         .unwrap_err();
-    assert_eq!(code(e), "22023");
+    assert_eq!(code(e), SqlState::INVALID_PARAMETER_VALUE.code());
 }
 
 #[tokio::test]
@@ -142,7 +143,7 @@ async fn create_and_drop_databases_and_tables() {
     let c = server.pg("sundial").await;
     c.simple_query("CREATE DATABASE fresh").await.unwrap();
     let e = c.simple_query("CREATE DATABASE fresh").await.unwrap_err();
-    assert_eq!(code(e), "42P04");
+    assert_eq!(code(e), SqlState::DUPLICATE_DATABASE.code());
     c.simple_query("CREATE DATABASE IF NOT EXISTS fresh")
         .await
         .unwrap();
@@ -155,24 +156,24 @@ async fn create_and_drop_databases_and_tables() {
     f.simple_query("DROP TABLE a").await.unwrap();
     assert_eq!(
         code(f.simple_query("SELECT * FROM a").await.unwrap_err()),
-        "42P01"
+        SqlState::UNDEFINED_TABLE.code()
     );
     assert_eq!(
         code(f.simple_query("DROP TABLE a").await.unwrap_err()),
-        "42P01"
+        SqlState::UNDEFINED_TABLE.code()
     );
     f.simple_query("DROP TABLE IF EXISTS a").await.unwrap();
     assert_eq!(count(&f, "SELECT count(*) FROM b").await, 1);
     assert_eq!(
         code(f.simple_query("DROP DATABASE fresh").await.unwrap_err()),
-        "55006"
+        SqlState::OBJECT_IN_USE.code()
     );
     drop(f);
     c.simple_query("DROP DATABASE fresh").await.unwrap();
     let Err(e) = server.try_pg("fresh").await else {
         panic!("dropped database still accepts connections");
     };
-    assert_eq!(code(e), "3D000");
+    assert_eq!(code(e), SqlState::INVALID_CATALOG_NAME.code());
     assert!(!dir.path().join("dbs/fresh").exists());
     // Survives a restart: the dropped table and database stay dropped.
     let server = server.crash_and_restart();
@@ -182,7 +183,7 @@ async fn create_and_drop_databases_and_tables() {
     let f = server.pg("fresh").await;
     assert_eq!(
         code(f.simple_query("SELECT * FROM b").await.unwrap_err()),
-        "42P01"
+        SqlState::UNDEFINED_TABLE.code()
     );
     assert_eq!(count(&f, "SELECT count(*) FROM c").await, 1);
 }

@@ -5,7 +5,7 @@ use crate::harness::{TestServer, count};
 #[tokio::test]
 async fn every_type_and_escape_round_trips() {
     let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::start(dir.path(), &[]);
+    let server = TestServer::in_process(dir.path(), |_| {});
     let body = concat!(
         "# comment line\r\n",
         "\r\n",
@@ -76,7 +76,7 @@ async fn every_type_and_escape_round_trips() {
 #[tokio::test]
 async fn same_point_merges_fields_and_later_value_wins() {
     let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::start(dir.path(), &[]);
+    let server = TestServer::in_process(dir.path(), |_| {});
     for body in [
         "m,h=a x=1,y=1 10",
         "m,h=a y=2,z=3 10",

@@ -4,6 +4,7 @@
 
 mod agent;
 mod alerts;
+mod architecture;
 mod clients;
 mod config;
 mod drivers;

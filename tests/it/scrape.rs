@@ -7,7 +7,7 @@
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::harness::{TestServer, free_port, scalar};
+use crate::harness::{TestServer, eventually, free_port, grows_by, scalar};
 
 struct Exporter(Child);
 
@@ -36,19 +36,6 @@ async fn node_exporter() -> (Exporter, u16) {
         }
         assert!(Instant::now() < deadline, "node exporter did not start");
         tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-async fn eventually(pg: &tokio_postgres::Client, sql: &str, ok: impl Fn(&str) -> bool) -> String {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Some(v) = scalar(pg, sql).await
-            && ok(&v)
-        {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for: {sql}");
-        tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }
 
@@ -341,10 +328,13 @@ async fn file_sd_and_config_reload() {
         |v| v != "0",
     )
     .await;
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Two scrapes of target two later, a scrape of one in flight at the change has
+    // landed; two more later, one has had its chances to be scraped again.
+    let two_up = format!("SELECT count(*) FROM up WHERE instance = '127.0.0.1:{two}'");
+    grows_by(&pg, &two_up, 2).await;
     let one_sql = format!("SELECT count(*) FROM probe_value WHERE instance = '127.0.0.1:{one}'");
     let before = count(&pg, &one_sql).await;
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    grows_by(&pg, &two_up, 2).await;
     assert_eq!(
         count(&pg, &one_sql).await,
         before,
@@ -392,7 +382,9 @@ async fn file_sd_and_config_reload() {
         std::fs::metadata(&config).unwrap().modified().unwrap(),
         mtime
     );
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    // The config file is checked every second: two scrapes of the running job span at
+    // least one check, which must not see the hidden change.
+    grows_by(&pg, "SELECT count(*) FROM up WHERE job = 'added'", 2).await;
     assert_eq!(
         count(&pg, "SELECT count(*) FROM probe_value WHERE job = 'hup'").await,
         0
@@ -598,9 +590,10 @@ async fn serverset_targets_from_zookeeper() {
     // A member that leaves is no longer scraped.
     zk.cli(&["delete", &first]).unwrap();
     let gone = "SELECT count(*) FROM probe_value WHERE src = 'zk-one'";
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    let three_up = format!("SELECT count(*) FROM up WHERE instance = '127.0.0.1:{three}'");
+    grows_by(&pg, &three_up, 3).await;
     let before = count(&pg, gone).await;
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    grows_by(&pg, &three_up, 3).await;
     assert_eq!(
         count(&pg, gone).await,
         before,
@@ -612,12 +605,8 @@ async fn serverset_targets_from_zookeeper() {
     let port = zk.port;
     drop(zk);
     let scraped = "SELECT count(*) FROM probe_value WHERE src = 'zk-three'";
-    let during = count(&pg, scraped).await;
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    assert!(
-        count(&pg, scraped).await > during,
-        "targets kept while ZooKeeper is down"
-    );
+    // Targets are kept while ZooKeeper is down: they go on being scraped.
+    grows_by(&pg, scraped, 2).await;
     let zk = ZooKeeper::start_on(&zk_data, port);
     zk.create("/aurora/prod/member_0000000004", &member(two, "ALIVE", 4));
     eventually(

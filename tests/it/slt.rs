@@ -39,7 +39,7 @@ async fn run_file(path: &std::path::Path) {
     let text = std::fs::read_to_string(path).unwrap();
     let name = path.file_name().unwrap().to_string_lossy().to_string();
     let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::start(dir.path(), &[]);
+    let server = TestServer::in_process(dir.path(), |_| {});
     let mut client = server.pg("sundial").await;
     for block in blocks(&text) {
         let head: Vec<&str> = block[0].split_whitespace().collect();

@@ -75,7 +75,7 @@ async fn write_endpoints_databases_and_restart() {
 async fn gzip_bodies_and_precisions() {
     use std::io::Write;
     let dir = tempfile::tempdir().unwrap();
-    let server = TestServer::start(dir.path(), &[]);
+    let server = TestServer::in_process(dir.path(), |_| {});
     let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
     gz.write_all(b"m v=1 1\nm v=2 2\n").unwrap();
     let resp = reqwest::Client::new()
