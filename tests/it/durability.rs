@@ -86,6 +86,11 @@ async fn sigterm_under_load_exits_in_time_and_keeps_acknowledged_writes() {
     let dir = tempfile::tempdir().unwrap();
     let server = TestServer::start(dir.path(), &["--shutdown-timeout", "5s"]);
     let url = server.url("/write?db=term");
+    // The database exists before the readers connect to it.
+    assert_eq!(
+        server.post("/write?db=term", "m,req=init v=0i 0\n").await.0,
+        204
+    );
     let acked = Arc::new(AckLog::default());
     let mut load = Vec::new();
     for w in 0..2u32 {
