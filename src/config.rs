@@ -159,7 +159,9 @@ impl Config {
                     c.job_name
                 )));
             }
-            jobs.push(crate::scrape::Job::new(c.clone()).map_err(Error::Invalid)?);
+            jobs.push(
+                crate::scrape::Job::new(c.clone()).map_err(|e| Error::Invalid(e.to_string()))?,
+            );
         }
         Ok(jobs)
     }

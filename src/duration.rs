@@ -159,10 +159,38 @@ impl serde::Serialize for Duration {
     }
 }
 
+/// Text (`"15s"`), or a whole number of seconds (`600`, as `…_secs` keys hold).
 impl<'de> serde::Deserialize<'de> for Duration {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-        let text = String::deserialize(d)?;
-        text.parse().map_err(serde::de::Error::custom)
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = Duration;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a duration like \"15s\" or a number of seconds")
+            }
+
+            fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Duration, E> {
+                text.parse().map_err(E::custom)
+            }
+
+            fn visit_u64<E: serde::de::Error>(self, secs: u64) -> Result<Duration, E> {
+                if secs == 0 || secs > MAX_SECS {
+                    return Err(E::custom(format!(
+                        "{secs} seconds is out of range (1 to {MAX_SECS})"
+                    )));
+                }
+                Ok(Duration::from_secs(secs))
+            }
+
+            fn visit_i64<E: serde::de::Error>(self, secs: i64) -> Result<Duration, E> {
+                match u64::try_from(secs) {
+                    Ok(s) => self.visit_u64(s),
+                    Err(_) => Err(E::custom(format!("{secs} seconds is negative"))),
+                }
+            }
+        }
+        d.deserialize_any(Visitor)
     }
 }
 
@@ -199,5 +227,15 @@ mod tests {
         assert_eq!(format_secs(93_600), "1d2h");
         assert_eq!(Duration::from_secs(60).to_string(), "1m");
         assert_eq!("250ms".parse::<Duration>().unwrap().to_string(), "250ms");
+        #[derive(serde::Deserialize)]
+        struct C {
+            d: Duration,
+        }
+        let c: C = toml::from_str("d = 600").unwrap();
+        assert_eq!(c.d, Duration::from_secs(600));
+        let c: C = toml::from_str("d = \"1h30m\"").unwrap();
+        assert_eq!(c.d, Duration::from_secs(5_400));
+        assert!(toml::from_str::<C>("d = -5").is_err());
+        assert!(toml::from_str::<C>("d = \"soon\"").is_err());
     }
 }

@@ -3,8 +3,8 @@
 //! `datafusion-pg-catalog`. Front ends reach SQL only through [`QueryEngine`].
 
 pub mod catalog;
-pub mod float_text;
 pub mod functions;
+pub use functions::float_text;
 pub mod information_schema;
 pub mod plan;
 pub mod settings;

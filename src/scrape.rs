@@ -31,6 +31,25 @@ use crate::ingest::{self, Ingester, PreparedSeries, TableSamples};
 use crate::tasks::Tasks;
 use relabel::{Labels, Relabel, RelabelConfig};
 
+/// Errors of the scrape subsystem.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Error {
+    /// A job's settings make no sense (the message names the job and the setting).
+    #[error("{0}")]
+    InvalidJob(String),
+    /// The configuration could not be read again (SIGHUP, a changed file).
+    #[error("reloading the scrape configuration: {0}")]
+    Reload(String),
+}
+
+impl crate::error::Classify for Error {
+    fn kind(&self) -> crate::error::Kind {
+        match self {
+            Error::InvalidJob(_) | Error::Reload(_) => crate::error::Kind::InvalidInput,
+        }
+    }
+}
+
 /// Scraped bodies larger than this fail the scrape.
 const MAX_BODY_BYTES: usize = 64 << 20;
 
@@ -74,7 +93,7 @@ pub struct Scraper {
 }
 
 /// Where a new configuration comes from on SIGHUP or when the file changes.
-pub type Reload = Box<dyn Fn() -> Result<Vec<Job>, String> + Send + Sync>;
+pub type Reload = Box<dyn Fn() -> Result<Vec<Job>, Error> + Send + Sync>;
 
 impl Scraper {
     pub fn new(ingester: Arc<Ingester>, clock: Arc<dyn Clock>, tasks: Tasks) -> Scraper {

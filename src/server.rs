@@ -117,7 +117,7 @@ impl Server {
                 }],
                 ..Default::default()
             };
-            jobs.push(crate::scrape::Job::new(own).map_err(Error::Internal)?);
+            jobs.push(crate::scrape::Job::new(own).map_err(|e| Error::Internal(e.to_string()))?);
         }
         let self_job = jobs
             .iter()
@@ -127,10 +127,12 @@ impl Server {
             config.config_file.clone().map(|path| {
                 let file = path.clone();
                 let load: crate::scrape::Reload = Box::new(move || {
+                    let reload =
+                        |e: crate::config::Error| crate::scrape::Error::Reload(e.to_string());
                     let mut jobs = Config::from_file(&file)
-                        .map_err(|e| e.to_string())?
+                        .map_err(reload)?
                         .scrape_jobs()
-                        .map_err(|e| e.to_string())?;
+                        .map_err(reload)?;
                     if let Some(own) = &self_job
                         && !jobs.iter().any(|j| j.config.job_name == "sundial")
                     {

@@ -107,10 +107,14 @@ pub const DEFAULT_DATABASE: &str = "sundial";
 pub struct StorageConfig {
     /// Flush buffers to segment files once they hold about this many bytes.
     pub flush_threshold_bytes: usize,
-    /// Flush buffers at least this often (seconds), whatever their size.
-    pub flush_interval_secs: u64,
-    /// Width of a time partition in seconds (one directory of segments each).
-    pub partition_width_secs: u64,
+    /// Flush buffers at least this often, whatever their size (`"10m"`; older files'
+    /// `flush_interval_secs = 600` still reads).
+    #[serde(alias = "flush_interval_secs")]
+    pub flush_interval: crate::duration::Duration,
+    /// Width of a time partition (one directory of segments each; `partition_width_secs`
+    /// in older files).
+    #[serde(alias = "partition_width_secs")]
+    pub partition_width: crate::duration::Duration,
     /// Compact a partition once it has this many segments (0 turns compaction off).
     pub compaction_min_segments: usize,
 }
@@ -119,8 +123,8 @@ impl Default for StorageConfig {
     fn default() -> Self {
         StorageConfig {
             flush_threshold_bytes: 256 << 20,
-            flush_interval_secs: 600,
-            partition_width_secs: 86_400,
+            flush_interval: crate::duration::Duration::from_secs(600),
+            partition_width: crate::duration::Duration::from_secs(86_400),
             compaction_min_segments: 4,
         }
     }

@@ -123,11 +123,11 @@ pub(super) fn duration(text: &str, what: &str) -> Result<Duration, String> {
 
 impl Job {
     /// Checks a job's settings; the error names the job and the setting.
-    pub fn new(config: ScrapeConfig) -> Result<Job, String> {
+    pub fn new(config: ScrapeConfig) -> Result<Job, Error> {
         let name = config.job_name.clone();
-        let fail = |e: String| format!("scrape job {name:?}: {e}");
+        let fail = |e: String| Error::InvalidJob(format!("scrape job {name:?}: {e}"));
         if name.is_empty() {
-            return Err("a scrape job needs a job_name".into());
+            return Err(Error::InvalidJob("a scrape job needs a job_name".into()));
         }
         let interval = config.scrape_interval.get();
         let timeout = config.scrape_timeout.get().min(interval);

@@ -286,7 +286,7 @@ impl Engine {
 
 impl Shared {
     pub(super) fn partition_width(&self) -> i64 {
-        (self.config.partition_width_secs.max(1) as i64).saturating_mul(1_000_000_000)
+        crate::duration::secs_to_nanos(self.config.partition_width.get().as_secs().max(1))
     }
 
     pub(super) fn database_or_create(&self, name: &str) -> Arc<Database> {

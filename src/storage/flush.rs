@@ -51,7 +51,11 @@ pub(super) fn checkpoint(shared: &Shared, tx: &mpsc::Sender<Command>) -> Result<
 /// Flushes when the buffers pass the size threshold (the WAL thread signals) or the flush
 /// interval has passed; wakes at least once a minute to enforce retention and compact.
 pub(super) fn flush_loop(shared: Arc<Shared>, tx: mpsc::Sender<Command>, rx: mpsc::Receiver<bool>) {
-    let flush_every = Duration::from_secs(shared.config.flush_interval_secs.max(1));
+    let flush_every = shared
+        .config
+        .flush_interval
+        .get()
+        .max(Duration::from_millis(100));
     let wake_every = flush_every.min(Duration::from_secs(60));
     let mut last_flush = Instant::now();
     let mut last_wake = Instant::now();

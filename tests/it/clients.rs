@@ -281,7 +281,14 @@ async fn cancel_request_stops_a_running_query() {
         c.simple_query("SELECT count(*) FROM generate_series(1, 5000000000) a")
             .await
     });
-    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    // The statement is counted once it runs (and can be cancelled).
+    crate::harness::until("the query to start", 30, async || {
+        server
+            .metric("sundial_queries_total{protocol=\"postgres\"}")
+            .await
+            >= Some(1.0)
+    })
+    .await;
     token
         .cancel_query(tokio_postgres::NoTls)
         .await

@@ -60,12 +60,10 @@ async fn every_acknowledged_write_survives_kill_9_mid_flight() {
         }));
     }
     // Let writes flow, then kill the server while requests are in flight.
-    loop {
-        tokio::time::sleep(Duration::from_millis(50)).await;
-        if acked.0.lock().unwrap().len() >= 200 {
-            break;
-        }
-    }
+    crate::harness::until("writes to flow", 30, async || {
+        acked.0.lock().unwrap().len() >= 200
+    })
+    .await;
     let server = server.crash_and_restart();
     for w in writers {
         w.await.unwrap();

@@ -1,8 +1,6 @@
 //! The Graphite plaintext listener: plain and tagged lines over TCP, mapped by templates,
 //! bad lines skipped without losing the good ones.
 
-use std::time::{Duration, Instant};
-
 use tokio::io::AsyncWriteExt;
 
 use crate::harness::{TestServer, free_port};
@@ -38,21 +36,16 @@ async fn graphite_lines_become_rows() {
     .unwrap();
     sock.shutdown().await.unwrap();
     let pg = server.pg("sundial").await;
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let rows = loop {
-        if let Ok(rows) = pg
-            .query(
-                "SELECT host, idle, system, dc FROM cpu ORDER BY time, host",
-                &[],
-            )
-            .await
-            && rows.len() == 3
-        {
-            break rows;
-        }
-        assert!(Instant::now() < deadline, "graphite rows did not arrive");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let rows = crate::harness::wait_for(20, "the graphite rows", || async {
+        pg.query(
+            "SELECT host, idle, system, dc FROM cpu ORDER BY time, host",
+            &[],
+        )
+        .await
+        .ok()
+        .filter(|rows| rows.len() == 3)
+    })
+    .await;
     let got: Vec<String> = rows
         .iter()
         .map(|r| {

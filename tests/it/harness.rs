@@ -251,6 +251,20 @@ impl TestServer {
         (status, resp.text().await.unwrap())
     }
 
+    /// A sample of the server's `/metrics` (`name{labels}` as exposed), if present.
+    pub async fn metric(&self, series: &str) -> Option<f64> {
+        let text = reqwest::get(self.url("/metrics"))
+            .await
+            .ok()?
+            .text()
+            .await
+            .ok()?;
+        text.lines().find_map(|l| {
+            let rest = l.strip_prefix(series)?.strip_prefix(' ')?;
+            rest.trim().parse().ok()
+        })
+    }
+
     /// A tokio-postgres connection to `db`.
     pub async fn pg(&self, db: &str) -> tokio_postgres::Client {
         self.try_pg(db).await.expect("postgres connect")

@@ -1,7 +1,6 @@
 //! Data lifecycle through SQL: DELETE (tombstones), retention TTLs, DROP TABLE/DATABASE,
 //! CREATE DATABASE.
 
-use std::time::Duration;
 use sundial::error::SqlState;
 
 use crate::harness::{TestServer, count};
@@ -104,16 +103,10 @@ async fn retention_hides_expired_rows_and_deletes_partitions() {
     let old_partition = data.join("dbs/r/m/p1451606400000000000");
     let day = 86_400_000_000_000i64;
     let new_partition = data.join(format!("dbs/r/m/p{}", now.div_euclid(day) * day));
-    let mut gone = false;
-    for _ in 0..100 {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        let flushed = new_partition.exists();
-        if flushed && !old_partition.exists() {
-            gone = true;
-            break;
-        }
-    }
-    assert!(gone, "expired partition still on disk");
+    crate::harness::until("the expired partition to leave the disk", 10, async || {
+        new_partition.exists() && !old_partition.exists()
+    })
+    .await;
     c.simple_query("ALTER TABLE m RESET (ttl)").await.unwrap();
     assert_eq!(
         count(&c, "SELECT count(*) FROM m").await,

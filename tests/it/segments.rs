@@ -2,7 +2,6 @@
 //! truncated, and after `kill -9` the rows are read back from segments.
 
 use std::path::Path;
-use std::time::Duration;
 
 use crate::harness::{TestServer, count};
 
@@ -50,20 +49,10 @@ async fn tiny_flush_threshold_goes_through_segments() {
         total += 100;
     }
     // Wait for the flusher (it runs as soon as the threshold is crossed).
-    let mut flushed = false;
-    for _ in 0..200 {
-        if segment_files(dir.path()) >= 1 && wal_bytes(dir.path()) < 4096 {
-            flushed = true;
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(
-        flushed,
-        "segments {} wal {}",
-        segment_files(dir.path()),
-        wal_bytes(dir.path())
-    );
+    crate::harness::until("a segment and a truncated WAL", 10, async || {
+        segment_files(dir.path()) >= 1 && wal_bytes(dir.path()) < 4096
+    })
+    .await;
     let c = server.pg("d").await;
     assert_eq!(count(&c, "SELECT count(*) FROM cpu").await, total);
     let wal_before = wal_bytes(dir.path());
