@@ -194,17 +194,8 @@ async fn write_v1(
     body: Bytes,
 ) -> Result<Response, HttpError> {
     let db = required(&q, "db", "database")?;
-    write(
-        &s,
-        db,
-        q.get("precision"),
-        Api::V1,
-        true,
-        true,
-        &headers,
-        body,
-    )
-    .await
+    let request = WriteRequest::influx(db, q.get("precision"), Api::V1);
+    write(&s, request, &headers, body).await
 }
 
 async fn write_v2(
@@ -214,17 +205,8 @@ async fn write_v2(
     body: Bytes,
 ) -> Result<Response, HttpError> {
     let db = required(&q, "bucket", "bucket")?;
-    write(
-        &s,
-        db,
-        q.get("precision"),
-        Api::V2,
-        true,
-        true,
-        &headers,
-        body,
-    )
-    .await
+    let request = WriteRequest::influx(db, q.get("precision"), Api::V2);
+    write(&s, request, &headers, body).await
 }
 
 async fn write_v3(
@@ -244,19 +226,14 @@ async fn write_v3(
             ))),
         }
     };
-    let accept_partial = flag("accept_partial", true)?;
-    let no_sync = flag("no_sync", false)?;
-    write(
-        &s,
+    let request = WriteRequest {
         db,
-        q.get("precision"),
-        Api::V3,
-        accept_partial,
-        !no_sync,
-        &headers,
-        body,
-    )
-    .await
+        precision: q.get("precision"),
+        api: Api::V3,
+        accept_partial: flag("accept_partial", true)?,
+        sync: !flag("no_sync", false)?,
+    };
+    write(&s, request, &headers, body).await
 }
 
 /// Prometheus remote write 1.0 (`POST /api/v1/write`, snappy + protobuf), into `?db=`
@@ -283,17 +260,41 @@ async fn remote_write(
     )))
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn write(
-    s: &AppState,
-    db: &str,
-    precision: Option<&String>,
+/// One write request's parameters, as its endpoint read them.
+struct WriteRequest<'q> {
+    db: &'q str,
+    precision: Option<&'q String>,
     api: Api,
     accept_partial: bool,
     sync: bool,
+}
+
+impl<'q> WriteRequest<'q> {
+    /// InfluxDB 1.x and 2.x writes: partial, durable.
+    fn influx(db: &'q str, precision: Option<&'q String>, api: Api) -> WriteRequest<'q> {
+        WriteRequest {
+            db,
+            precision,
+            api,
+            accept_partial: true,
+            sync: true,
+        }
+    }
+}
+
+async fn write(
+    s: &AppState,
+    request: WriteRequest<'_>,
     headers: &HeaderMap,
     body: Bytes,
 ) -> Result<Response, HttpError> {
+    let WriteRequest {
+        db,
+        precision,
+        api,
+        accept_partial,
+        sync,
+    } = request;
     let precision = match precision {
         None => {
             if api == Api::V3 {

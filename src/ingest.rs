@@ -300,18 +300,7 @@ impl Ingester {
         if points.is_empty() {
             return Ok(Ok(Vec::new()));
         }
-        let outcome = self
-            .engine
-            .write(
-                db,
-                points,
-                WriteOptions {
-                    accept_partial: true,
-                    sync: true,
-                },
-            )
-            .await?;
-        self.count("remote_write", outcome.stored, outcome.rejected.len());
+        let outcome = self.write_points(db, points, "remote_write").await?;
         Ok(Ok(outcome
             .rejected
             .iter()

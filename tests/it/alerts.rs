@@ -402,7 +402,7 @@ async fn for_timer_survives_a_restart() {
     let pg = server.pg("sundial").await;
     cpu(&server, "a", 99.0).await;
     pg.batch_execute(
-        "CREATE ALERT slow_burn EVERY '1s' FOR '8s' \
+        "CREATE ALERT slow_burn EVERY '1s' FOR '12s' \
          AS SELECT hostname, max(usage_user) AS value FROM cpu GROUP BY hostname HAVING max(usage_user) > 90",
     )
     .await
@@ -416,6 +416,14 @@ async fn for_timer_survives_a_restart() {
                 .and_then(|r| r.strip_prefix("pending|").map(str::to_string))
         }
     })
+    .await;
+    // Pending for 5 s before the restart: a timer restarted by it could not fire before
+    // 5 + 12 s after `active_at`, one kept fires at 12 s (plus evaluation lag).
+    crate::harness::eventually(
+        &pg,
+        "SELECT extract(epoch from now() - active_at) >= 5 FROM system.alerts",
+        |v| v == "t",
+    )
     .await;
     drop(pg);
     let server = server.crash_and_restart();
@@ -441,7 +449,7 @@ async fn for_timer_survives_a_restart() {
     assert_eq!(start, active_at);
     let waited: f64 = waited.parse().unwrap();
     assert!(
-        (8.0..10.5).contains(&waited),
+        (12.0..17.0).contains(&waited),
         "fired {waited} s after it became pending"
     );
     let history = rows(
@@ -450,4 +458,54 @@ async fn for_timer_survives_a_restart() {
     )
     .await;
     assert_eq!(history, ["inactive|pending", "pending|firing"]);
+}
+
+/// `FOR` measured on an injected clock (an in-process server): a five-minute window
+/// passes in seconds of real time, and the alert fires exactly at the first evaluation
+/// five minutes after it became pending — no margins needed.
+#[tokio::test]
+async fn for_window_on_a_manual_clock() {
+    const MINUTE: i64 = 60_000_000_000;
+    let t0 = 1_714_557_600 * 1_000_000_000; // 2024-05-01T10:00:00Z
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(sundial::clock::ManualClock::new(t0));
+    let server = TestServer::in_process_with_clock(dir.path(), |_| {}, clock.clone());
+    let (status, body) = server
+        .post(
+            "/write?db=sundial&precision=s",
+            format!("cpu,hostname=a usage_user=99 {}\n", t0 / 1_000_000_000),
+        )
+        .await;
+    assert_eq!(status, 204, "{body}");
+    let pg = server.pg("sundial").await;
+    pg.batch_execute(
+        "CREATE ALERT burn EVERY '1m' FOR '5m' AS SELECT hostname, max(usage_user) AS value \
+         FROM cpu WHERE time > now() - INTERVAL '1 hour' GROUP BY hostname \
+         HAVING max(usage_user) > 90",
+    )
+    .await
+    .unwrap();
+    let mut states = Vec::new();
+    for minute in 1..=6 {
+        clock.set(t0 + minute * MINUTE);
+        crate::harness::eventually(
+            &pg,
+            "SELECT evaluations FROM system.alert_rules WHERE name = 'burn'",
+            |v| v == minute.to_string(),
+        )
+        .await;
+        states.extend(rows(&pg, "SELECT state FROM system.alerts").await);
+    }
+    assert_eq!(
+        states,
+        [
+            "pending", "pending", "pending", "pending", "pending", "firing"
+        ]
+    );
+    let waited = rows(
+        &pg,
+        "SELECT extract(epoch from fired_at - active_at) FROM system.alerts",
+    )
+    .await;
+    assert_eq!(waited, ["300"]);
 }

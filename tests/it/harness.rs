@@ -5,7 +5,7 @@ use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
+use std::sync::{Arc, mpsc};
 use std::time::Duration;
 
 /// A server under test: a `sundial serve` process (for kill -9, signals and restarts), or
@@ -44,6 +44,16 @@ impl TestServer {
         data_dir: &Path,
         configure: impl FnOnce(&mut sundial::config::Config),
     ) -> TestServer {
+        Self::in_process_with_clock(data_dir, configure, Arc::new(sundial::clock::SystemClock))
+    }
+
+    /// Like [`TestServer::in_process`], reading time from `clock` (scrapes, alert
+    /// schedules and evaluations, default write timestamps).
+    pub fn in_process_with_clock(
+        data_dir: &Path,
+        configure: impl FnOnce(&mut sundial::config::Config),
+        clock: Arc<dyn sundial::clock::Clock>,
+    ) -> TestServer {
         let mut config = sundial::config::Config {
             data_dir: data_dir.to_path_buf(),
             http_addr: "127.0.0.1:0".parse().unwrap(),
@@ -61,7 +71,7 @@ impl TestServer {
                 .build()
                 .expect("runtime");
             runtime.block_on(async move {
-                let server = match sundial::server::Server::start(config).await {
+                let server = match sundial::server::Server::start_with_clock(config, clock).await {
                     Ok(s) => s,
                     Err(e) => {
                         let _ = ready_tx.send(Err(e.to_string()));
@@ -114,11 +124,12 @@ impl TestServer {
             .arg("serve")
             .arg("--data-dir")
             .arg(data_dir)
-            .args(if extra.contains(&"--http-addr") {
-                &["--pg-addr", "127.0.0.1:0"][..]
-            } else {
-                &["--http-addr", "127.0.0.1:0", "--pg-addr", "127.0.0.1:0"][..]
-            })
+            .args(
+                [("--http-addr", "127.0.0.1:0"), ("--pg-addr", "127.0.0.1:0")]
+                    .into_iter()
+                    .filter(|(flag, _)| !extra.contains(flag))
+                    .flat_map(|(flag, addr)| [flag, addr]),
+            )
             .args(extra)
             .env("SUNDIAL_LOG", "info")
             .env_remove("SUNDIAL_CONFIG")
