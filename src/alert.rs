@@ -279,11 +279,11 @@ impl Alerts {
                 }
                 let next = alerts.scheduler.lock().next_wakeup();
                 let wait = next
-                    .map(|n| (n - alerts.clock.now_nanos()).max(0))
-                    .unwrap_or(NS)
-                    .min(NS);
+                    .map(|n| n.saturating_sub(alerts.clock.now_nanos()).max(0))
+                    .unwrap_or(NS);
+                let wait = Duration::from_nanos(wait as u64).min(alerts.clock.max_sleep());
                 tokio::select! {
-                    _ = tokio::time::sleep(Duration::from_nanos(wait as u64)) => {}
+                    _ = tokio::time::sleep(wait) => {}
                     _ = alerts.wake.notified() => {}
                     _ = shutdown.cancelled() => return,
                 }

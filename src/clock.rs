@@ -6,6 +6,13 @@ use std::sync::atomic::{AtomicI64, Ordering};
 pub trait Clock: Send + Sync {
     /// Nanoseconds since the Unix epoch.
     fn now_nanos(&self) -> i64;
+
+    /// The longest real time a loop waiting on this clock may sleep before it looks
+    /// again: a second for the system clock; a manual clock, which can jump at any
+    /// moment, is looked at often so a test's step is seen at once.
+    fn max_sleep(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(1)
+    }
 }
 
 /// The system clock.
@@ -36,6 +43,10 @@ impl Clock for ManualClock {
     fn now_nanos(&self) -> i64 {
         self.0.load(Ordering::SeqCst)
     }
+
+    fn max_sleep(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(10)
+    }
 }
 
 /// FNV-1a: a small, stable 64-bit hash (schedule offsets, file names, fingerprints, shards).
@@ -52,7 +63,17 @@ pub fn offset(name: &str, every_ns: i64) -> i64 {
 }
 
 /// The first slot (a multiple of `every_ns` plus `offset_ns`) strictly after `t`.
+/// Saturating: an interval longer than the time left in `i64` gives `i64::MAX` (never).
 pub fn next_after(t: i64, every_ns: i64, offset_ns: i64) -> i64 {
-    let base = (t - offset_ns).div_euclid(every_ns) * every_ns + offset_ns;
-    if base > t { base } else { base + every_ns }
+    let every_ns = every_ns.max(1);
+    let base = t
+        .saturating_sub(offset_ns)
+        .div_euclid(every_ns)
+        .saturating_mul(every_ns)
+        .saturating_add(offset_ns);
+    if base > t {
+        base
+    } else {
+        base.saturating_add(every_ns)
+    }
 }

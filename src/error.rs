@@ -55,8 +55,11 @@ impl SqlState {
     pub const AMBIGUOUS_COLUMN: SqlState = SqlState::new("42702", Kind::InvalidInput);
     pub const INDETERMINATE_DATATYPE: SqlState = SqlState::new("42P18", Kind::InvalidInput);
     pub const DATATYPE_MISMATCH: SqlState = SqlState::new("42804", Kind::InvalidInput);
+    pub const NAME_TOO_LONG: SqlState = SqlState::new("42622", Kind::InvalidInput);
     pub const DUPLICATE_DATABASE: SqlState = SqlState::new("42P04", Kind::AlreadyExists);
     pub const DUPLICATE_OBJECT: SqlState = SqlState::new("42710", Kind::AlreadyExists);
+    /// A statement that cannot run inside a transaction block.
+    pub const ACTIVE_SQL_TRANSACTION: SqlState = SqlState::new("25001", Kind::InvalidInput);
     pub const OBJECT_IN_USE: SqlState = SqlState::new("55006", Kind::InvalidInput);
     pub const CANT_CHANGE_RUNTIME_PARAM: SqlState = SqlState::new("55P02", Kind::InvalidInput);
     pub const INVALID_PARAMETER_VALUE: SqlState = SqlState::new("22023", Kind::InvalidInput);

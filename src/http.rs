@@ -249,7 +249,10 @@ async fn remote_write(
         .get("db")
         .map(String::as_str)
         .unwrap_or(crate::query::DEFAULT_DATABASE);
-    let rejected = s.ingester.write_remote(db, body).await??;
+    let rejected = s
+        .ingester
+        .write_remote(db, body, s.config.max_body_bytes)
+        .await??;
     if rejected.is_empty() {
         return Ok(StatusCode::NO_CONTENT.into_response());
     }

@@ -277,35 +277,41 @@ impl Ingester {
         }
     }
 
-    /// Stores a Prometheus remote-write body (snappy + protobuf) in `db`, durably. `Ok`
-    /// carries the rejected samples' reasons (say a float written to an integer column).
+    /// Stores a Prometheus remote-write body (snappy + protobuf, at most `limit` bytes
+    /// once decompressed) in `db`, durably. `Ok` carries the rejected samples' reasons
+    /// (say a series with a `time` label, or a float written to an integer column).
     pub async fn write_remote(
         &self,
         db: &str,
         body: bytes::Bytes,
+        limit: usize,
     ) -> Result<Result<Vec<String>, remote_write::DecodeError>, Error> {
         self.metrics
             .bytes_ingested
             .add("remote_write", body.len() as u64);
-        let decoded = tokio::task::spawn_blocking(move || remote_write::decode(&body))
+        let decoded = tokio::task::spawn_blocking(move || remote_write::decode(&body, limit))
             .await
             .map_err(|e| Error::Internal(e.to_string()))?;
-        let points = match decoded {
-            Ok(p) => p,
+        let decoded = match decoded {
+            Ok(d) => d,
             Err(e) => {
                 self.metrics.write_errors.add("remote_write", 1);
                 return Ok(Err(e));
             }
         };
-        if points.is_empty() {
-            return Ok(Ok(Vec::new()));
+        let mut rejected = decoded.invalid;
+        if !rejected.is_empty() {
+            self.metrics
+                .write_errors
+                .add("remote_write", rejected.len() as u64);
         }
-        let outcome = self.write_points(db, points, "remote_write").await?;
-        Ok(Ok(outcome
-            .rejected
-            .iter()
-            .map(|(_, e)| e.to_string())
-            .collect()))
+        if !decoded.tables.is_empty() {
+            let outcome = self
+                .write_samples(db, decoded.tables, "remote_write")
+                .await?;
+            rejected.extend(outcome.rejected.iter().map(|(_, e)| e.to_string()));
+        }
+        Ok(Ok(rejected))
     }
 
     /// Parses `body` (off the async threads) and stores its points in `db`. Lines that fail

@@ -393,11 +393,31 @@ fn parameters(
 }
 
 impl Dispatcher {
-    async fn execute_own<C: ClientInfo + ?Sized>(
+    /// Runs one of Sundial's own statements. They take effect at once, so inside a
+    /// transaction block (where a ROLLBACK could not undo them) the writing ones are
+    /// refused, as PostgreSQL refuses `CREATE DATABASE` there; `DISCARD ALL` resets the
+    /// session's settings, as pooled clients expect.
+    async fn execute_own<C>(
         &self,
-        client: &C,
+        client: &mut C,
         stmt: statements::Statement,
-    ) -> PgWireResult<Response> {
+    ) -> PgWireResult<Response>
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        use pgwire::messages::response::TransactionStatus;
+        if stmt.writes() && client.transaction_status() != TransactionStatus::Idle {
+            return Err(user_error(
+                "ERROR",
+                SqlState::ACTIVE_SQL_TRANSACTION,
+                format!("{} cannot run inside a transaction block", stmt.command()),
+            ));
+        }
+        if stmt.command() == "DISCARD ALL" {
+            let reports = session::reset_all(client);
+            report(client, reports).await?;
+        }
         let outcome = self
             .services
             .query

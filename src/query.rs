@@ -189,7 +189,7 @@ impl QueryEngine {
             .with_create_default_catalog_and_schema(false)
             .with_default_catalog_and_schema(db, "public");
         // timestamptz values (now(), '…'::timestamptz) carry UTC, like the `time` column;
-        // each session shows them in its own TimeZone (pg::encode).
+        // each session shows them in its own TimeZone (the Postgres front end encodes them so).
         config.options_mut().execution.time_zone = Some("UTC".to_string());
         let own = Arc::new(catalog::DatabaseCatalog::new(
             database.clone(),
@@ -308,7 +308,10 @@ impl QueryEngine {
         tokio::task::spawn_blocking(move || f(&engine))
             .await
             .map_err(internal)?
-            .map_err(internal)
+            .map_err(|e| match e.kind() {
+                Kind::Internal => internal(e),
+                _ => e.to_error(),
+            })
     }
 
     /// `DELETE FROM table [WHERE …]`: the condition must be made of time ranges and tag
@@ -336,14 +339,39 @@ impl QueryEngine {
             .await
             .map_err(plan_error)?;
         let plan = df.clone().into_optimized_plan().map_err(plan_error)?;
-        let mut filters = Vec::new();
+        // The tombstone must say exactly what the WHERE clause says: the plan may hold
+        // nothing but the scan, its filters and projections (no LIMIT, no join from a
+        // subquery, no union), and every conjunct must be a time range or a tag predicate.
+        let mut filters: Vec<datafusion::logical_expr::Expr> = Vec::new();
+        let mut other = None;
         plan.apply(|node| {
-            if let datafusion::logical_expr::LogicalPlan::TableScan(scan) = node {
-                filters.extend(scan.filters.iter().cloned());
+            use datafusion::logical_expr::LogicalPlan as P;
+            let found = match node {
+                P::TableScan(scan) => scan.filters.clone(),
+                P::Filter(f) => vec![f.predicate.clone()],
+                P::Projection(_) | P::SubqueryAlias(_) => Vec::new(),
+                node => {
+                    other = Some(node.display().to_string());
+                    return Ok(datafusion::common::tree_node::TreeNodeRecursion::Stop);
+                }
+            };
+            for e in found {
+                if !filters.contains(&e) {
+                    filters.push(e);
+                }
             }
             Ok(datafusion::common::tree_node::TreeNodeRecursion::Continue)
         })
         .map_err(plan_error)?;
+        if let Some(node) = other {
+            return Err(fail(
+                SqlState::FEATURE_NOT_SUPPORTED,
+                format!(
+                    "DELETE takes a WHERE clause of time ranges and tag predicates only; \
+                     it cannot be carried out as {node}"
+                ),
+            ));
+        }
         let tags = self
             .engine
             .database(db)

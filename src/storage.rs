@@ -74,6 +74,12 @@ pub enum Error {
     Internal(String),
     #[error("the storage engine is shut down")]
     Closed,
+    /// One write too large for a WAL record.
+    #[error("the write would take {size} bytes in the WAL, more than the {limit} one write may")]
+    TooLarge { size: usize, limit: usize },
+    /// A database name that cannot be stored (see [`schema::MAX_NAME_BYTES`]).
+    #[error("database {0}")]
+    InvalidName(SchemaError),
 }
 
 impl Error {
@@ -92,6 +98,15 @@ impl crate::error::Classify for Error {
         match self {
             Error::Io { .. } | Error::Closed => Kind::Unavailable,
             Error::Corrupt(_) | Error::Internal(_) => Kind::Internal,
+            Error::InvalidName(_) => Kind::InvalidInput,
+            Error::TooLarge { .. } => Kind::LimitExceeded,
+        }
+    }
+
+    fn sqlstate(&self) -> crate::error::SqlState {
+        match self {
+            Error::InvalidName(_) => crate::error::SqlState::NAME_TOO_LONG,
+            other => other.kind().sqlstate(),
         }
     }
 }
@@ -284,6 +299,19 @@ pub fn encode_name(name: &str) -> String {
         }
     }
     out
+}
+
+/// The length of [`encode_name`]'s answer, without building it.
+pub fn encoded_name_len(name: &str) -> usize {
+    name.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b == b'_' || b == b'-' {
+                1
+            } else {
+                3
+            }
+        })
+        .sum()
 }
 
 /// Inverse of [`encode_name`].

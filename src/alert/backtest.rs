@@ -119,15 +119,39 @@ fn time(expr: &Expr, session: &dyn Session, what: &str) -> Result<i64> {
 
 fn duration(expr: &Expr, session: &dyn Session, what: &str, zero_ok: bool) -> Result<i64> {
     let v = constant(expr, session)?;
+    // Client numbers: every product and sum checked, an overflow is an invalid value.
+    let too_long = || -> Result<i64> {
+        Err(crate::error::Error::new(
+            crate::error::SqlState::INVALID_PARAMETER_VALUE,
+            format!("{what} is too long"),
+        )
+        .into_datafusion())
+    };
+    let checked = |parts: &[(i64, i64)]| {
+        parts.iter().try_fold(0i64, |acc, (n, unit)| {
+            n.checked_mul(*unit).and_then(|v| acc.checked_add(v))
+        })
+    };
     let ns = match &v {
-        ScalarValue::IntervalMonthDayNano(Some(i)) => {
-            i.months as i64 * 30 * 86_400 * NS + i.days as i64 * 86_400 * NS + i.nanoseconds
-        }
+        ScalarValue::IntervalMonthDayNano(Some(i)) => match checked(&[
+            (i.months as i64, 30 * 86_400 * NS),
+            (i.days as i64, 86_400 * NS),
+            (i.nanoseconds, 1),
+        ]) {
+            Some(ns) => ns,
+            None => return too_long(),
+        },
         ScalarValue::IntervalDayTime(Some(i)) => {
-            i.days as i64 * 86_400 * NS + i.milliseconds as i64 * 1_000_000
+            match checked(&[
+                (i.days as i64, 86_400 * NS),
+                (i.milliseconds as i64, 1_000_000),
+            ]) {
+                Some(ns) => ns,
+                None => return too_long(),
+            }
         }
         ScalarValue::Utf8(Some(s)) | ScalarValue::Utf8View(Some(s)) => match parse_duration(s) {
-            Some(secs) => secs as i64 * NS,
+            Some(secs) => crate::duration::secs_to_nanos(secs),
             None if zero_ok && s.trim().trim_end_matches(char::is_alphabetic).trim() == "0" => 0,
             None => {
                 return plan_err!(
@@ -163,7 +187,7 @@ impl TableFunctionImpl for Backtest {
                 Replay {
                     db: rule.database.clone(),
                     sql: rule.query.clone(),
-                    every_ns: rule.every_secs as i64 * NS,
+                    every_ns: crate::duration::secs_to_nanos(rule.every_secs),
                     timing: rule.timing(),
                     start: time(start, session, "start")?,
                     end: time(end, session, "end")?,
@@ -195,10 +219,18 @@ impl TableFunctionImpl for Backtest {
         if replay.end < replay.start {
             return plan_err!("end is before start");
         }
-        if (replay.end - replay.start) / replay.every_ns > MAX_STEPS {
-            return plan_err!(
-                "a backtest may run at most {MAX_STEPS} evaluations; use a larger every or a shorter range"
-            );
+        // Checked before anything runs: a range of centuries is refused here, not by
+        // the statement timeout.
+        let steps = (replay.end as i128 - replay.start as i128) / replay.every_ns.max(1) as i128;
+        if steps > MAX_STEPS as i128 {
+            return Err(crate::error::Error::new(
+                crate::error::SqlState::INVALID_PARAMETER_VALUE,
+                format!(
+                    "a backtest may run at most {MAX_STEPS} evaluations, this one {steps}; \
+                     use a larger every or a shorter range"
+                ),
+            )
+            .into_datafusion());
         }
         Ok(Arc::new(BacktestTable {
             query: self.query.clone(),

@@ -12,7 +12,10 @@
 //! requires. Each sample becomes a row of the table named by `__name__`, the other labels
 //! tags, the value a float field `value`.
 
-use crate::storage::{Point, Value};
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::storage::{PreparedSeries, TableSamples};
 
 /// Why a body could not be decoded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -23,11 +26,35 @@ pub enum DecodeError {
     Protobuf { at: usize, reason: &'static str },
     #[error("time series {0} has no __name__ label")]
     NoName(usize),
+    #[error("the decompressed body would be {len} bytes, over the limit of {limit} bytes")]
+    TooLarge { len: usize, limit: usize },
 }
 
 impl crate::error::Classify for DecodeError {
     fn kind(&self) -> crate::error::Kind {
-        crate::error::Kind::InvalidInput
+        match self {
+            DecodeError::TooLarge { .. } => crate::error::Kind::LimitExceeded,
+            _ => crate::error::Kind::InvalidInput,
+        }
+    }
+}
+
+/// A decoded request: float samples by table, each series' tags prepared once and shared
+/// by its samples, and the series whose labels cannot be stored (with why).
+#[derive(Debug, Default)]
+pub struct Decoded {
+    pub tables: Vec<TableSamples>,
+    pub invalid: Vec<String>,
+}
+
+impl Decoded {
+    /// Samples in all tables.
+    pub fn len(&self) -> usize {
+        self.tables.iter().map(|t| t.samples.len()).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 }
 
@@ -119,22 +146,27 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// Decodes a snappy-compressed `WriteRequest` into rows.
-pub fn decode(body: &[u8]) -> Result<Vec<Point>, DecodeError> {
+/// Decompresses (snappy, block format) and decodes a `WriteRequest`. A body whose
+/// decompressed size would pass `limit` is refused before anything is allocated for it.
+pub fn decode(body: &[u8], limit: usize) -> Result<Decoded, DecodeError> {
+    let len = snap::raw::decompress_len(body).map_err(|e| DecodeError::Snappy(e.to_string()))?;
+    if len > limit {
+        return Err(DecodeError::TooLarge { len, limit });
+    }
     let raw = snap::raw::Decoder::new()
         .decompress_vec(body)
         .map_err(|e| DecodeError::Snappy(e.to_string()))?;
     decode_request(&raw)
 }
-
 /// Decodes an uncompressed `WriteRequest`.
-pub fn decode_request(raw: &[u8]) -> Result<Vec<Point>, DecodeError> {
+pub fn decode_request(raw: &[u8]) -> Result<Decoded, DecodeError> {
     let mut r = Reader {
         buf: raw,
         pos: 0,
         base: 0,
     };
-    let mut points = Vec::new();
+    let mut out = Decoded::default();
+    let mut by_table: HashMap<String, usize> = HashMap::new();
     let mut series_index = 0;
     while !r.done() {
         let (field, wire) = r.key()?;
@@ -183,17 +215,33 @@ pub fn decode_request(raw: &[u8]) -> Result<Vec<Point>, DecodeError> {
         let Some(name) = name else {
             return Err(DecodeError::NoName(series_index));
         };
-        for (value, ms) in samples {
-            points.push(Point {
-                table: name.clone(),
-                tags: tags.clone(),
-                fields: vec![("value".into(), Value::Float(value))],
-                time: ms.saturating_mul(1_000_000),
-            });
-        }
         series_index += 1;
+        if samples.is_empty() {
+            continue;
+        }
+        let series = match PreparedSeries::new(tags) {
+            Ok(s) => Arc::new(s),
+            Err(e) => {
+                out.invalid
+                    .push(format!("series {} of {name}: {e}", series_index - 1));
+                continue;
+            }
+        };
+        let i = *by_table.entry(name.clone()).or_insert_with(|| {
+            out.tables.push(TableSamples {
+                table: name.as_str().into(),
+                field: "value".into(),
+                samples: Vec::new(),
+            });
+            out.tables.len() - 1
+        });
+        out.tables[i].samples.extend(
+            samples
+                .into_iter()
+                .map(|(value, ms)| (series.clone(), ms.saturating_mul(1_000_000), value)),
+        );
     }
-    Ok(points)
+    Ok(out)
 }
 
 /// One series to encode: its labels and its (value, milliseconds) samples.
@@ -249,32 +297,63 @@ mod tests {
             (vec![("__name__", "temp"), ("room", "")], vec![(-3.5, -1)]),
         ]);
         let body = snap::raw::Encoder::new().compress_vec(&raw).unwrap();
-        let points = decode(&body).unwrap();
-        assert_eq!(points.len(), 3);
-        assert_eq!(points[0].table, "up");
+        let decoded = decode(&body, 1 << 20).unwrap();
+        assert_eq!(decoded.len(), 3);
+        let up = &decoded.tables[0];
+        assert_eq!(&*up.table, "up");
         assert_eq!(
-            points[0].tags,
-            vec![
+            up.samples[0].0.tags(),
+            &vec![
+                ("instance".to_string(), "h:9100".to_string()),
                 ("job".to_string(), "node".to_string()),
-                ("instance".to_string(), "h:9100".to_string())
             ]
         );
-        assert_eq!(points[1].time, 1_714_557_615_000_000_000);
-        assert_eq!(points[2].tags, vec![], "empty label values are no label");
-        assert!(matches!(points[2].fields[0].1, Value::Float(v) if v == -3.5));
+        assert!(
+            Arc::ptr_eq(&up.samples[0].0, &up.samples[1].0),
+            "one tag set per series, shared by its samples"
+        );
+        assert_eq!(up.samples[1].1, 1_714_557_615_000_000_000);
+        let temp = &decoded.tables[1];
+        assert!(
+            temp.samples[0].0.tags().is_empty(),
+            "empty label values are no label"
+        );
+        assert_eq!(temp.samples[0].2, -3.5);
         let no_name = encode_request(&[(vec![("job", "x")], vec![(1.0, 1)])]);
-        assert_eq!(decode_request(&no_name), Err(DecodeError::NoName(0)));
-        assert!(matches!(decode(b"not snappy"), Err(DecodeError::Snappy(_))));
+        assert!(matches!(
+            decode_request(&no_name),
+            Err(DecodeError::NoName(0))
+        ));
+        assert!(matches!(
+            decode(b"not snappy", 1 << 20),
+            Err(DecodeError::Snappy(_))
+        ));
         assert!(matches!(
             decode_request(&raw[..raw.len() - 3]),
             Err(DecodeError::Protobuf { .. })
+        ));
+        // The size a body claims is checked before it is decompressed.
+        assert_eq!(
+            decode(&body, 10).unwrap_err(),
+            DecodeError::TooLarge {
+                len: raw.len(),
+                limit: 10
+            }
+        );
+        let bomb = snap::raw::Encoder::new()
+            .compress_vec(&vec![0u8; 1 << 20])
+            .unwrap();
+        assert!(bomb.len() < 100_000);
+        assert!(matches!(
+            decode(&bomb, 1000),
+            Err(DecodeError::TooLarge { .. })
         ));
     }
 
     proptest! {
         #[test]
         fn never_panics(body in proptest::collection::vec(any::<u8>(), 0..256)) {
-            let _ = decode(&body);
+            let _ = decode(&body, 1 << 20);
             let _ = decode_request(&body);
         }
     }

@@ -159,6 +159,22 @@ pub fn reset<C: ClientInfo + ?Sized>(client: &mut C, name: &str) -> Option<(Stri
         .then(|| (s.name.to_string(), get(client, &key).unwrap_or_default()))
 }
 
+/// `RESET ALL` (and `DISCARD ALL`): every setting back to its startup or default value;
+/// answers the `ParameterStatus`es to send.
+pub fn reset_all<C: ClientInfo + ?Sized>(client: &mut C) -> Vec<(String, String)> {
+    let keys: Vec<String> = client
+        .metadata()
+        .keys()
+        .filter(|k| {
+            !NOT_SETTINGS.contains(&k.as_str())
+                && !k.starts_with(STARTUP)
+                && (settings::lookup(k).is_some() || k.contains('.'))
+        })
+        .cloned()
+        .collect();
+    keys.iter().filter_map(|k| reset(client, k)).collect()
+}
+
 /// Applies the startup packet's parameters that are settings (pgjdbc sends `TimeZone`,
 /// `DateStyle`, `extra_float_digits`, …) under their lower-cased names.
 pub fn apply_startup<C: ClientInfo + ?Sized>(
@@ -372,19 +388,7 @@ pub fn execute<C: ClientInfo + ?Sized>(
         },
         Statement::Reset(r) => {
             let reports = match &r.reset {
-                Reset::ALL => {
-                    let keys: Vec<String> = client
-                        .metadata()
-                        .keys()
-                        .filter(|k| {
-                            !NOT_SETTINGS.contains(&k.as_str())
-                                && !k.starts_with(STARTUP)
-                                && (settings::lookup(k).is_some() || k.contains('.'))
-                        })
-                        .cloned()
-                        .collect();
-                    keys.iter().filter_map(|k| reset(client, k)).collect()
-                }
+                Reset::ALL => reset_all(client),
                 Reset::ConfigurationParameter(name) => {
                     let name = name.to_string().trim_matches('"').to_string();
                     reset(client, &name).into_iter().collect()

@@ -1,6 +1,6 @@
 //! PostgreSQL run-time settings as Sundial answers them: names, defaults, and which ones
 //! a server reports to the client in `ParameterStatus` when they change. Session values
-//! (`SET`) are kept by the Postgres front end (`pg::session`); this table is what a fresh
+//! (`SET`) are kept by the Postgres front end (its session settings); this table is what a fresh
 //! session sees, and what `current_setting()` answers where there is no session.
 
 /// One setting.

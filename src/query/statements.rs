@@ -75,6 +75,30 @@ pub enum Statement {
     },
 }
 
+impl Statement {
+    /// The command, as PostgreSQL names it in its messages (`DROP TABLE`).
+    pub fn command(&self) -> &'static str {
+        match self {
+            Statement::CreateDatabase { .. } => "CREATE DATABASE",
+            Statement::DropDatabase { .. } => "DROP DATABASE",
+            Statement::AlterDatabaseTtl { .. } => "ALTER DATABASE",
+            Statement::AlterTableTtl { .. } => "ALTER TABLE",
+            Statement::DropTable { .. } => "DROP TABLE",
+            Statement::Delete { .. } => "DELETE",
+            Statement::CreateAlert(_) => "CREATE ALERT",
+            Statement::DropAlert { .. } => "DROP ALERT",
+            Statement::AlterAlert { .. } => "ALTER ALERT",
+            Statement::NoOp { tag } => tag,
+        }
+    }
+
+    /// Whether it changes stored data or definitions (everything but the no-ops). Such
+    /// statements take effect at once, so they cannot run inside a transaction block.
+    pub fn writes(&self) -> bool {
+        !matches!(self, Statement::NoOp { .. })
+    }
+}
+
 /// What `CREATE ALERT` defines (durations in seconds).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct AlertDefinition {
@@ -400,8 +424,17 @@ fn duration(c: &mut Cursor, zero_ok: bool) -> Result<u64, StatementError> {
     {
         return Ok(0);
     }
-    parse_duration(&text).ok_or_else(|| invalid_duration(&text))
+    let secs = parse_duration(&text).ok_or_else(|| invalid_duration(&text))?;
+    if secs > MAX_ALERT_SECS {
+        return Err(invalid(format!(
+            "duration '{text}' is too long: alert durations are at most 10 years"
+        )));
+    }
+    Ok(secs)
 }
+
+/// The longest `EVERY`, `FOR` or `KEEP FIRING FOR`: ten years.
+pub const MAX_ALERT_SECS: u64 = 10 * 365 * 86_400;
 
 /// `(k = 'v', …)`
 fn pairs(c: &mut Cursor) -> Result<Vec<(String, String)>, StatementError> {

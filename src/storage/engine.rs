@@ -59,6 +59,7 @@ impl Engine {
         mut points: Vec<Point>,
         opts: WriteOptions,
     ) -> Result<WriteOutcome> {
+        schema::check_name("database", db).map_err(Error::InvalidName)?;
         for p in &mut points {
             p.tags.sort_by(|a, b| a.0.cmp(&b.0));
         }
@@ -94,6 +95,7 @@ impl Engine {
         tables: Vec<TableSamples>,
         sync: bool,
     ) -> Result<WriteOutcome> {
+        schema::check_name("database", db).map_err(Error::InvalidName)?;
         self.submit(|reply| Command::Samples {
             db: db.to_string(),
             tables,
@@ -122,6 +124,7 @@ impl Engine {
 
     /// Creates a database (with an optional TTL in seconds). Returns `false` if it existed.
     pub fn create_database(&self, name: &str, ttl_secs: Option<u64>) -> Result<bool> {
+        schema::check_name("database", name).map_err(Error::InvalidName)?;
         if self.database(name).is_some() {
             return Ok(false);
         }
@@ -373,6 +376,10 @@ impl Shared {
         for mut t in tables {
             let base = offset;
             offset += t.samples.len();
+            if let Err(e) = schema::check_name("measurement", &t.table) {
+                rejected.extend((base..offset).map(|i| (i, e.clone())));
+                continue;
+            }
             let table = database.table_or_create(&t.table);
             let mut st = table.state.write();
             let schema = &mut st.schema;

@@ -187,6 +187,26 @@ pub enum SchemaError {
     TagAndField(String),
     #[error("tag keys and values cannot contain NUL characters")]
     NulInTag,
+    #[error(
+        "{what} of {len} bytes is too long: names are at most {MAX_NAME_BYTES} bytes once \
+         encoded as a file name (bytes other than letters, digits, '_' and '-' count three)"
+    )]
+    NameTooLong { what: &'static str, len: usize },
+}
+
+/// The longest database, table, tag key or field name: its file-name encoding (see
+/// [`super::encode_name`]) must fit the 255 bytes file systems allow for a name.
+pub const MAX_NAME_BYTES: usize = 255;
+
+/// Refuses a name whose file-name encoding would pass [`MAX_NAME_BYTES`].
+pub fn check_name(what: &'static str, name: &str) -> Result<(), SchemaError> {
+    if super::encoded_name_len(name) > MAX_NAME_BYTES {
+        return Err(SchemaError::NameTooLong {
+            what,
+            len: name.len(),
+        });
+    }
+    Ok(())
 }
 
 impl TableSchema {
@@ -204,6 +224,7 @@ impl TableSchema {
 
     /// Checks that `point` fits without changing anything.
     pub fn check(&self, point: &Point) -> Result<(), SchemaError> {
+        check_name("measurement", &point.table)?;
         for (k, v) in &point.tags {
             if k == TIME_COLUMN {
                 return Err(SchemaError::ReservedName);
@@ -227,6 +248,7 @@ impl TableSchema {
         if key == TIME_COLUMN {
             return Err(SchemaError::ReservedName);
         }
+        check_name("tag key", key)?;
         if self.field_ids.contains_key(key) {
             return Err(SchemaError::TagIsField(key.to_string()));
         }
@@ -239,6 +261,7 @@ impl TableSchema {
         if name == TIME_COLUMN {
             return Err(SchemaError::ReservedName);
         }
+        check_name("field", name)?;
         match self.field_type(name) {
             Some(have) if have != got => Err(SchemaError::FieldTypeConflict {
                 name: name.to_string(),

@@ -420,6 +420,8 @@ pub struct WalWriter {
     len: u64,
     pending: Vec<u8>,
     refs: SeriesRefs,
+    /// The largest record it writes ([`MAX_RECORD`]; smaller in tests).
+    max_record: usize,
 }
 
 impl WalWriter {
@@ -443,6 +445,7 @@ impl WalWriter {
             len: HEADER as u64,
             pending: Vec::new(),
             refs: SeriesRefs::new(),
+            max_record: MAX_RECORD,
         })
     }
 
@@ -460,26 +463,38 @@ impl WalWriter {
 
     /// Queues a record of points; [`WalWriter::commit`] writes and fsyncs the queued
     /// records.
-    pub fn append_points(&mut self, db: &str, points: &[&Point]) {
-        self.frame(|out, _| encode_points(out, db, points));
+    pub fn append_points(&mut self, db: &str, points: &[&Point]) -> Result<()> {
+        self.frame(|out, _| encode_points(out, db, points))
     }
 
     /// Queues a record of samples of prepared series, defining in this file the series
     /// it has not defined yet (see the module docs).
-    pub fn append_samples(&mut self, db: &str, tables: &[TableSamples]) {
-        self.frame(|out, refs| refs.encode(out, db, tables));
+    pub fn append_samples(&mut self, db: &str, tables: &[TableSamples]) -> Result<()> {
+        self.frame(|out, refs| refs.encode(out, db, tables))
     }
 
     /// Queues a record whose payload `encode` appends, then fills in its length and
-    /// checksum.
-    fn frame(&mut self, encode: impl FnOnce(&mut Vec<u8>, &mut SeriesRefs)) {
+    /// checksum. A payload over [`MAX_RECORD`] is taken back and refused: its length
+    /// would not fit the frame, and replay would read it as a torn tail.
+    fn frame(&mut self, encode: impl FnOnce(&mut Vec<u8>, &mut SeriesRefs)) -> Result<()> {
         let start = self.pending.len();
         self.pending.extend_from_slice(&[0; 8]);
         encode(&mut self.pending, &mut self.refs);
+        let size = self.pending.len() - start - 8;
+        if size > self.max_record {
+            self.pending.truncate(start);
+            // Series it defined are not in the file after all: define them again.
+            self.refs.forget();
+            return Err(Error::TooLarge {
+                size,
+                limit: self.max_record,
+            });
+        }
         let payload = &self.pending[start + 8..];
         let (len, crc) = (payload.len() as u32, crc32c::crc32c(payload));
         self.pending[start..start + 4].copy_from_slice(&len.to_le_bytes());
         self.pending[start + 4..start + 8].copy_from_slice(&crc.to_le_bytes());
+        Ok(())
     }
 
     /// Writes queued records; with `sync`, waits until they are on stable storage and
@@ -610,10 +625,10 @@ mod tests {
         let mut lens = Vec::new();
         for (db, t) in &batches {
             let before = w.len();
-            w.append_samples(db, std::slice::from_ref(t));
+            w.append_samples(db, std::slice::from_ref(t)).unwrap();
             lens.push(w.len() - before);
         }
-        w.append_points("db", &[&point(9)]);
+        w.append_points("db", &[&point(9)]).unwrap();
         w.commit(true).unwrap();
         // The second scrape of the same series carries no tags: far smaller.
         assert!(lens[1] * 3 < lens[0], "record sizes {lens:?}");
@@ -639,7 +654,8 @@ mod tests {
         // A new file defines its series again; a record read without the file's
         // earlier records is refused, not misread.
         let mut w2 = WalWriter::create(dir.path(), 2).unwrap();
-        w2.append_samples("db", &[samples("up", &series, 5_000)]);
+        w2.append_samples("db", &[samples("up", &series, 5_000)])
+            .unwrap();
         w2.commit(true).unwrap();
         let (p2, _) = read_file(dir.path(), 2).unwrap();
         let mut replay = FileReplay::default();
@@ -659,12 +675,34 @@ mod tests {
         );
     }
 
+    /// A record over the limit is refused whole; the records around it are written and
+    /// replayed, and nothing is read as a torn tail.
+    #[test]
+    fn oversized_records_are_refused_not_truncated() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = WalWriter::create(dir.path(), 1).unwrap();
+        w.max_record = 200;
+        w.append_points("db", &[&point(1)]).unwrap();
+        let many: Vec<Point> = (0..50).map(point).collect();
+        let refs: Vec<&Point> = many.iter().collect();
+        assert!(matches!(
+            w.append_points("db", &refs),
+            Err(Error::TooLarge { limit: 200, .. })
+        ));
+        w.append_points("db", &[&point(2)]).unwrap();
+        w.commit(true).unwrap();
+        drop(w);
+        let (records, cut) = read_file(dir.path(), 1).unwrap();
+        assert!(!cut);
+        assert_eq!(records.len(), 2);
+    }
+
     #[test]
     fn torn_tail_is_cut_at_last_good_record() {
         let dir = tempfile::tempdir().unwrap();
         let mut w = WalWriter::create(dir.path(), 1).unwrap();
-        w.append_points("db", &[&point(1)]);
-        w.append_points("db", &[&point(2)]);
+        w.append_points("db", &[&point(1)]).unwrap();
+        w.append_points("db", &[&point(2)]).unwrap();
         w.commit(true).unwrap();
         let good_len = w.len();
         drop(w);
@@ -685,8 +723,8 @@ mod tests {
     fn corrupt_payload_is_not_replayed() {
         let dir = tempfile::tempdir().unwrap();
         let mut w = WalWriter::create(dir.path(), 7).unwrap();
-        w.append_points("db", &[&point(1)]);
-        w.append_points("db", &[&point(2)]);
+        w.append_points("db", &[&point(1)]).unwrap();
+        w.append_points("db", &[&point(2)]).unwrap();
         w.commit(true).unwrap();
         drop(w);
         let path = dir.path().join(file_name(7));

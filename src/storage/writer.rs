@@ -52,7 +52,11 @@ pub(super) fn wal_loop(
                             .collect()
                     };
                     if !accepted.is_empty() {
-                        writer.append_points(&db, &accepted);
+                        if let Err(e) = writer.append_points(&db, &accepted) {
+                            // Too large for one record: refused whole, nothing logged.
+                            let _ = reply.send(Err(e));
+                            continue;
+                        }
                         sync |= opts.sync;
                     }
                     drop(refs);
@@ -71,7 +75,10 @@ pub(super) fn wal_loop(
                 } => {
                     let (accepted, rejected) = shared.check_samples(&db, tables);
                     if !accepted.is_empty() {
-                        writer.append_samples(&db, &accepted);
+                        if let Err(e) = writer.append_samples(&db, &accepted) {
+                            let _ = reply.send(Err(e));
+                            continue;
+                        }
                         sync |= wait;
                     }
                     group.push(PendingWrite {

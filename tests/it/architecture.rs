@@ -217,3 +217,25 @@ fn integration_tests_do_not_sleep_for_long() {
         long.join("\n")
     );
 }
+
+#[test]
+fn query_and_alert_never_name_the_postgres_front_end() {
+    let pg = regex::Regex::new(r"\bpg::").unwrap();
+    let alert = regex::Regex::new(r"\balert::").unwrap();
+    let mut found = Vec::new();
+    for path in rust_files(&src()) {
+        let module = module_of(&path).unwrap_or_default();
+        let text = std::fs::read_to_string(&path).unwrap();
+        let forbidden = match module.as_str() {
+            "query" | "alert" => &pg,
+            "pg" => &alert,
+            _ => continue,
+        };
+        for (n, line) in text.lines().enumerate() {
+            if forbidden.is_match(line) {
+                found.push(format!("{}:{}: {line}", path.display(), n + 1));
+            }
+        }
+    }
+    assert!(found.is_empty(), "{}", found.join("\n"));
+}

@@ -5,6 +5,7 @@
 mod agent;
 mod alerts;
 mod architecture;
+mod bad_input;
 mod clients;
 mod config;
 mod drivers;

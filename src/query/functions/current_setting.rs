@@ -22,7 +22,7 @@ pub fn udf() -> ScalarUDF {
         Volatility::Stable,
         Arc::new(|args: &[ColumnarValue]| {
             let lookup = |name: &str| {
-                // Sessions substitute their own values before planning (pg::rewrite);
+                // Sessions substitute their own values before planning (the Postgres front end rewrites them in);
                 // this answers where there is no session.
                 crate::query::settings::default_value(name).ok_or_else(|| {
                     DataFusionError::Plan(format!(

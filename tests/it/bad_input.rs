@@ -1,0 +1,199 @@
+//! Inputs a client controls cannot lose, hide or widen anything: each test here is a
+//! defect that was real (a DELETE widened by LIMIT, a rollback that did not undo, a name
+//! that wedged flushing, a snappy bomb, durations that wrapped), driven through the real
+//! server and its real clients.
+
+use sundial::error::SqlState;
+
+use crate::harness::{TestServer, count};
+
+fn code(e: &tokio_postgres::Error) -> String {
+    e.as_db_error()
+        .map(|d| d.code().code().to_string())
+        .unwrap_or_else(|| e.to_string())
+}
+
+async fn rows_of(server: &TestServer, db: &str, lines: &str) -> tokio_postgres::Client {
+    let (status, body) = server
+        .post(&format!("/write?db={db}"), lines.to_string())
+        .await;
+    assert_eq!(status, 204, "{body}");
+    server.pg(db).await
+}
+
+/// DELETE takes exactly its WHERE clause: what the tombstone cannot express is refused
+/// (LIMIT, subqueries, other columns), never widened to every row of the tag.
+#[tokio::test]
+async fn delete_refuses_what_it_cannot_express_exactly() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::in_process(dir.path(), |_| {});
+    let c = rows_of(
+        &server,
+        "d",
+        "cpu,host=a v=1i 1\ncpu,host=a v=2i 2\ncpu,host=b v=3i 3\n",
+    )
+    .await;
+    for sql in [
+        "DELETE FROM cpu WHERE host = 'a' LIMIT 1",
+        "DELETE FROM cpu WHERE host IN (SELECT host FROM cpu WHERE v = 3)",
+        "DELETE FROM cpu WHERE host = 'a' AND v = 1",
+        "DELETE FROM cpu WHERE host = 'a' ORDER BY time LIMIT 1",
+    ] {
+        let e = c.simple_query(sql).await.expect_err(sql);
+        assert_eq!(
+            code(&e),
+            SqlState::FEATURE_NOT_SUPPORTED.code(),
+            "{sql}: {e:?}"
+        );
+    }
+    assert_eq!(
+        count(&c, "SELECT count(*) FROM cpu").await,
+        3,
+        "nothing deleted"
+    );
+    // What it can express it does exactly.
+    c.simple_query("DELETE FROM cpu WHERE host = 'a' AND time <= '1970-01-01T00:00:00.000000001Z'")
+        .await
+        .unwrap();
+    assert_eq!(count(&c, "SELECT count(*) FROM cpu").await, 2);
+}
+
+/// Sundial's writing statements take effect at once, so inside a transaction block they
+/// are refused (25001) instead of surviving a ROLLBACK; DISCARD ALL resets the session.
+#[tokio::test]
+async fn transactions_and_discard_all() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::in_process(dir.path(), |_| {});
+    let c = rows_of(&server, "t", "cpu,host=a v=1i 1\ncpu,host=b v=2i 2\n").await;
+    c.simple_query("BEGIN").await.unwrap();
+    let e = c
+        .simple_query("DELETE FROM cpu WHERE host = 'a'")
+        .await
+        .expect_err("DELETE in a transaction block");
+    assert_eq!(code(&e), SqlState::ACTIVE_SQL_TRANSACTION.code(), "{e:?}");
+    c.simple_query("ROLLBACK").await.unwrap();
+    assert_eq!(count(&c, "SELECT count(*) FROM cpu").await, 2);
+    for sql in ["DROP TABLE cpu", "CREATE DATABASE x", "DROP DATABASE t"] {
+        c.simple_query("BEGIN").await.unwrap();
+        let e = c.simple_query(sql).await.expect_err(sql);
+        assert_eq!(code(&e), SqlState::ACTIVE_SQL_TRANSACTION.code(), "{sql}");
+        c.simple_query("ROLLBACK").await.unwrap();
+    }
+    assert_eq!(count(&c, "SELECT count(*) FROM cpu").await, 2);
+    // Outside a block they run.
+    c.simple_query("DELETE FROM cpu WHERE host = 'a'")
+        .await
+        .unwrap();
+    assert_eq!(count(&c, "SELECT count(*) FROM cpu").await, 1);
+
+    c.simple_query("SET TimeZone = 'Europe/Berlin'")
+        .await
+        .unwrap();
+    c.simple_query("SET application_name = 'pooled'")
+        .await
+        .unwrap();
+    c.simple_query("DISCARD ALL").await.unwrap();
+    let tz = crate::harness::scalar(&c, "SHOW TimeZone").await;
+    assert_eq!(tz.as_deref(), Some("UTC"), "DISCARD ALL resets TimeZone");
+    let app = crate::harness::scalar(&c, "SHOW application_name").await;
+    assert_eq!(
+        app.as_deref(),
+        Some(""),
+        "DISCARD ALL resets application_name"
+    );
+}
+
+/// A name too long to be a file name is refused at write time (the line, with the
+/// limit), so flushing, DELETE and DROP keep working for everything else.
+#[tokio::test]
+async fn over_long_names_are_refused_and_flushing_goes_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::in_process(dir.path(), |_| {});
+    let long = "m".repeat(300);
+    let wide = "é".repeat(90); // 180 bytes, 540 once encoded
+    let body = format!(
+        "ok,host=a v=1i 1\n{long},host=a v=1i 2\nok,{long}=a v=1i 3\nok,host=a {long}=1i 4\n{wide} v=1 5\n"
+    );
+    let (status, text) = server.post("/write?db=names", body).await;
+    assert_eq!(status, 400, "{text}");
+    let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let lines: Vec<i64> = json["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["line_number"].as_i64().unwrap())
+        .collect();
+    assert_eq!(lines, [2, 3, 4, 5], "{text}");
+    assert!(text.contains("too long"), "{text}");
+    let (status, text) = server
+        .post(&format!("/write?db={}", "d".repeat(300)), "m v=1 1\n")
+        .await;
+    assert_eq!(status, 400, "{text}");
+    assert!(text.contains("too long"), "{text}");
+    let c = server.pg("names").await;
+    let e = c
+        .simple_query(&format!("CREATE DATABASE {}", "x".repeat(300)))
+        .await
+        .unwrap_err();
+    assert_eq!(code(&e), SqlState::NAME_TOO_LONG.code(), "{e:?}");
+    // DELETE and DROP flush first: they work, so flushing does.
+    c.simple_query("DELETE FROM ok WHERE host = 'a'")
+        .await
+        .unwrap();
+    c.simple_query("DROP TABLE ok").await.unwrap();
+    let e = c.simple_query("SELECT * FROM ok").await.unwrap_err();
+    assert_eq!(code(&e), SqlState::UNDEFINED_TABLE.code());
+}
+
+/// A snappy body that would decompress past the body limit is refused (413, naming the
+/// limit) before it is decompressed.
+#[tokio::test]
+async fn remote_write_bombs_are_refused_by_their_decoded_size() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::in_process(dir.path(), |c| c.http.max_body_bytes = 1 << 20);
+    let bomb = snap::raw::Encoder::new()
+        .compress_vec(&vec![0u8; 16 << 20])
+        .unwrap();
+    assert!(bomb.len() < 1 << 20, "the body itself is within the limit");
+    let (status, text) = server.post("/api/v1/write", bomb).await;
+    assert_eq!(status, 413, "{text}");
+    assert!(text.contains("1048576"), "names the limit: {text}");
+    assert_eq!(server.post("/write?db=d", "m v=1 1\n").await.0, 204);
+}
+
+/// Durations from clients are bounded and checked: a TTL that once wrapped negative
+/// (and hid every row), an EVERY that overflowed into a hot loop, a backtest over
+/// centuries — each refused with 22023 before anything runs.
+#[tokio::test]
+async fn durations_are_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::in_process(dir.path(), |_| {});
+    let c = rows_of(&server, "sundial", "cpu,host=a v=99i 1\n").await;
+    for sql in [
+        "ALTER TABLE cpu SET (ttl = '10000000000000000000s')",
+        "CREATE DATABASE forever WITH (ttl = '300 years')",
+        "CREATE ALERT a EVERY '300 years' AS SELECT 1 AS value",
+        "CREATE ALERT a EVERY '20 years' AS SELECT 1 AS value",
+        "CREATE ALERT a FOR '11 years' AS SELECT 1 AS value",
+        "SELECT * FROM alert_backtest_query('SELECT 1 AS value', '1s', '0s', \
+         '1700-01-01T00:00:00Z', '2260-01-01T00:00:00Z')",
+        "SELECT * FROM alert_backtest_query('SELECT 1 AS value', \
+         INTERVAL '2000000000 months', '0s', '2024-01-01T00:00:00Z', '2024-01-02T00:00:00Z')",
+    ] {
+        let e = c.simple_query(sql).await.expect_err(sql);
+        assert_eq!(
+            code(&e),
+            SqlState::INVALID_PARAMETER_VALUE.code(),
+            "{sql}: {e:?}"
+        );
+    }
+    assert_eq!(
+        count(&c, "SELECT count(*) FROM cpu").await,
+        1,
+        "no row hidden"
+    );
+    c.simple_query("ALTER TABLE cpu SET (ttl = '200 years')")
+        .await
+        .unwrap();
+    assert_eq!(count(&c, "SELECT count(*) FROM cpu").await, 1);
+}
