@@ -39,6 +39,9 @@ impl Default for GraphiteConfig {
     }
 }
 
+/// The longest Graphite line accepted, in bytes.
+pub const MAX_LINE_BYTES: usize = 64 * 1024;
+
 /// Serves connections until the server stops accepting; each connection ends when
 /// connections are closed (what it received by then is stored).
 pub async fn serve(
@@ -71,13 +74,39 @@ pub async fn serve(
             let mut pending: Vec<u8> = Vec::new();
             let mut chunk = vec![0u8; 64 * 1024];
             let mut line_no = 1;
+            // Inside a line longer than MAX_LINE_BYTES: its bytes are dropped up to its end.
+            let mut skipping = false;
             loop {
                 let n = tokio::select! {
                     r = socket.read(&mut chunk) => r.unwrap_or(0),
                     _ = shutdown.cancelled() => 0,
                 };
                 let closed = n == 0;
-                pending.extend_from_slice(&chunk[..n]);
+                let mut received = &chunk[..n];
+                if skipping {
+                    match received.iter().position(|&b| b == b'\n') {
+                        Some(i) => {
+                            received = &received[i + 1..];
+                            skipping = false;
+                            line_no += 1;
+                        }
+                        None => received = &[],
+                    }
+                }
+                pending.extend_from_slice(received);
+                // A line may not grow the buffer without bound: past the limit with no end
+                // in sight, it is refused and skipped.
+                let open = pending
+                    .iter()
+                    .rposition(|&b| b == b'\n')
+                    .map_or(0, |i| i + 1);
+                if pending.len() - open > MAX_LINE_BYTES {
+                    tracing::warn!(%peer, line = line_no + pending[..open].iter().filter(|&&b| b == b'\n').count(),
+                        limit = MAX_LINE_BYTES, "graphite line too long; skipped");
+                    ingester.metrics().write_errors.add("graphite", 1);
+                    pending.truncate(open);
+                    skipping = true;
+                }
                 // Complete lines only, unless the peer closed the connection.
                 let cut = if closed {
                     pending.len()

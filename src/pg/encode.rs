@@ -109,7 +109,10 @@ fn parse_offset(t: &str) -> Option<FixedOffset> {
     };
     let (h, m) = match rest.split_once(':') {
         Some((h, m)) => (h.parse::<i32>().ok()?, m.parse::<i32>().ok()?),
-        None if rest.len() == 4 => (rest[..2].parse().ok()?, rest[2..].parse().ok()?),
+        // Byte slicing: only for ASCII text (client bytes may be anything).
+        None if rest.len() == 4 && rest.is_ascii() => {
+            (rest[..2].parse().ok()?, rest[2..].parse().ok()?)
+        }
         None => (rest.parse::<i32>().ok()?, 0),
     };
     if h > 15 || m > 59 {
@@ -678,5 +681,16 @@ mod tests {
             "2015-12-31 16:00:10-08"
         );
         assert!(SessionZone::parse("Mars/Olympus").is_none());
+        for text in ["1é9", "+1é9", "-é12", "é"] {
+            assert!(SessionZone::parse(text).is_none(), "{text}");
+        }
+    }
+
+    proptest::proptest! {
+        /// Any text a client sends as TimeZone parses or is refused, never panics.
+        #[test]
+        fn zone_parsing_never_panics(text in "\\PC{0,8}") {
+            let _ = SessionZone::parse(&text);
+        }
     }
 }

@@ -197,3 +197,27 @@ async fn durations_are_bounded() {
         .unwrap();
     assert_eq!(count(&c, "SELECT count(*) FROM cpu").await, 1);
 }
+
+/// Client bytes in a setting never panic the session: a non-ASCII TimeZone is a 22023
+/// and the connection goes on.
+#[tokio::test]
+async fn non_ascii_settings_are_errors_not_panics() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::in_process(dir.path(), |_| {});
+    let c = server.pg("sundial").await;
+    for zone in ["1é9", "+1é9", "é", "+٣٠:٠٠", "Europe/Bérlin"] {
+        let e = c
+            .simple_query(&format!("SET TimeZone = '{zone}'"))
+            .await
+            .expect_err(zone);
+        assert_eq!(
+            code(&e),
+            SqlState::INVALID_PARAMETER_VALUE.code(),
+            "{zone}: {e:?}"
+        );
+    }
+    assert_eq!(
+        crate::harness::scalar(&c, "SELECT 1").await.as_deref(),
+        Some("1")
+    );
+}

@@ -72,3 +72,33 @@ async fn graphite_lines_become_rows() {
         .unwrap();
     assert_eq!(app.get::<_, f64>(0), 3.0);
 }
+
+/// A line longer than the limit is skipped (it never grows the buffer past it), and the
+/// lines around it are stored.
+#[tokio::test]
+async fn over_long_lines_are_skipped() {
+    let dir = tempfile::tempdir().unwrap();
+    let addr: std::net::SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let server = TestServer::in_process(dir.path(), |c| c.graphite.listen = Some(addr));
+    let mut sock = tokio::net::TcpStream::connect(addr).await.unwrap();
+    sock.write_all(b"before 1 1714557600\n").await.unwrap();
+    let chunk = vec![b'a'; 1 << 20];
+    for _ in 0..8 {
+        sock.write_all(&chunk).await.unwrap();
+    }
+    sock.write_all(b" 1 1714557600\nafter 2 1714557600\n")
+        .await
+        .unwrap();
+    sock.shutdown().await.unwrap();
+    let pg = server.pg("sundial").await;
+    for table in ["before", "after"] {
+        crate::harness::eventually(&pg, &format!("SELECT count(*) FROM {table}"), |v| v == "1")
+            .await;
+    }
+    let tables = crate::harness::scalar(
+        &pg,
+        "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'",
+    )
+    .await;
+    assert_eq!(tables.as_deref(), Some("2"), "the long line stored nothing");
+}
