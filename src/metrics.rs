@@ -207,11 +207,27 @@ pub fn render(m: &Metrics, engine: &Engine) -> String {
         "Tables in all databases.",
     );
     let _ = writeln!(out, "sundial_tables {tables}");
+    family(
+        &mut out,
+        "sundial_unflushed_tables",
+        "gauge",
+        "Tables whose buffers cannot be written as segments (see system.unflushed_tables).",
+    );
+    let _ = writeln!(
+        out,
+        "sundial_unflushed_tables {}",
+        engine.unflushed_tables().len()
+    );
     for (name, help, value) in [
         (
             "sundial_flushes_total",
             "Buffer flushes to segments.",
             &s.flushes,
+        ),
+        (
+            "sundial_flush_failures_total",
+            "Table flushes that failed (the rows stay buffered and in the WAL).",
+            &s.flush_failures,
         ),
         (
             "sundial_segment_bytes_read_total",

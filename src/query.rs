@@ -9,6 +9,7 @@ pub mod information_schema;
 pub mod plan;
 pub mod settings;
 pub mod statements;
+pub mod system;
 pub mod table;
 
 use std::collections::HashMap;

@@ -77,6 +77,9 @@ pub enum Error {
     /// One write too large for a WAL record.
     #[error("the write would take {size} bytes in the WAL, more than the {limit} one write may")]
     TooLarge { size: usize, limit: usize },
+    /// Tables whose buffered rows could not be written as segments (the WAL keeps them).
+    #[error("table {table} cannot be flushed: {error}")]
+    Unflushed { table: String, error: String },
     /// A database name that cannot be stored (see [`schema::MAX_NAME_BYTES`]).
     #[error("database {0}")]
     InvalidName(SchemaError),
@@ -96,7 +99,7 @@ impl crate::error::Classify for Error {
     fn kind(&self) -> crate::error::Kind {
         use crate::error::Kind;
         match self {
-            Error::Io { .. } | Error::Closed => Kind::Unavailable,
+            Error::Io { .. } | Error::Closed | Error::Unflushed { .. } => Kind::Unavailable,
             Error::Corrupt(_) | Error::Internal(_) => Kind::Internal,
             Error::InvalidName(_) => Kind::InvalidInput,
             Error::TooLarge { .. } => Kind::LimitExceeded,
@@ -222,7 +225,13 @@ impl Database {
         let mut tables = self.tables.write();
         tables
             .entry(name.to_string())
-            .or_insert_with(|| Arc::new(Table::new(name, self.dir.join(encode_name(name)))))
+            .or_insert_with(|| {
+                Arc::new(Table::new(
+                    &self.name,
+                    name,
+                    self.dir.join(encode_name(name)),
+                ))
+            })
             .clone()
     }
 }
@@ -245,8 +254,20 @@ enum Command {
     },
 }
 
+/// A table that cannot be flushed, as [`Engine::unflushed_tables`] reports it.
+#[derive(Debug, Clone)]
+pub struct UnflushedTable {
+    pub db: String,
+    pub table: String,
+    /// Rows held in buffers that failed to flush.
+    pub buffered_rows: usize,
+    pub state: table::Unflushed,
+}
+
 /// What a WAL rotation froze.
 struct Checkpoint {
+    /// The first WAL file whose rows the frozen buffers may hold.
+    wal_from: u64,
     wal_upto: u64,
     frozen: Vec<(Arc<Table>, Arc<table::Frozen>)>,
 }
@@ -259,8 +280,11 @@ struct Shared {
     buffered_bytes: AtomicUsize,
     stats: Stats,
     closing: AtomicBool,
-    /// Serializes checkpoints (the flusher thread and explicit flushes).
-    checkpoint_lock: Mutex<()>,
+    /// Serializes checkpoints (the flusher thread and explicit flushes); holds the last
+    /// WAL file the checkpoint file covers.
+    checkpoint_lock: Mutex<u64>,
+    /// The last WAL file frozen by a rotation (the active buffers hold later files' rows).
+    rotated_upto: AtomicU64,
     /// Wakes the flusher; `true` asks for a flush now.
     flush_tx: Mutex<Option<mpsc::Sender<bool>>>,
 }

@@ -40,10 +40,11 @@ impl DatabaseCatalog {
 
 impl CatalogProvider for DatabaseCatalog {
     fn schema_names(&self) -> Vec<String> {
-        let mut names = vec!["public".to_string(), "information_schema".to_string()];
-        if self.alerting.is_some() {
-            names.push("system".to_string());
-        }
+        let mut names = vec![
+            "public".to_string(),
+            "information_schema".to_string(),
+            "system".to_string(),
+        ];
         names.extend(self.others.0.read().iter().map(|(n, _)| n.clone()));
         names
     }
@@ -57,10 +58,11 @@ impl CatalogProvider for DatabaseCatalog {
                 db: self.public.db.clone(),
             }));
         }
-        if name == "system"
-            && let Some(alerting) = &self.alerting
-        {
-            return Some(Arc::new(SystemSchema(alerting.clone())));
+        if name == "system" {
+            return Some(Arc::new(SystemSchema {
+                engine: self.public.engine.clone(),
+                alerting: self.alerting.clone(),
+            }));
         }
         self.others
             .0
@@ -173,22 +175,35 @@ fn with_null_column(
     )))
 }
 
-/// Schema `system`: the alerting subsystem's tables.
+/// Schema `system`: the storage engine's tables and the alerting subsystem's.
 #[derive(Debug)]
-struct SystemSchema(Arc<dyn super::Alerting>);
+struct SystemSchema {
+    engine: Arc<Engine>,
+    alerting: Option<Arc<dyn super::Alerting>>,
+}
 
 #[async_trait]
 impl SchemaProvider for SystemSchema {
     fn table_names(&self) -> Vec<String> {
-        self.0.system_table_names()
+        let mut names: Vec<String> = super::system::TABLES
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        if let Some(a) = &self.alerting {
+            names.extend(a.system_table_names());
+        }
+        names
     }
 
     async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
-        Ok(self.0.system_table(name))
+        if let Some(t) = super::system::table(&self.engine, name) {
+            return t.map(Some);
+        }
+        Ok(self.alerting.as_ref().and_then(|a| a.system_table(name)))
     }
 
     fn table_exist(&self, name: &str) -> bool {
-        self.0.system_table_names().iter().any(|n| n == name)
+        self.table_names().iter().any(|n| n == name)
     }
 }
 

@@ -20,7 +20,8 @@ impl Engine {
             buffered_bytes: AtomicUsize::new(0),
             stats: Stats::default(),
             closing: AtomicBool::new(false),
-            checkpoint_lock: Mutex::new(()),
+            checkpoint_lock: Mutex::new(0),
+            rotated_upto: AtomicU64::new(0),
             flush_tx: Mutex::new(None),
         });
         let max_seq = recovery::load_segments(&shared, &dbs_dir)?;
@@ -28,6 +29,9 @@ impl Engine {
         shared.database_or_create(DEFAULT_DATABASE);
 
         let last_id = recovery::replay_wal(&shared, dir, &wal_dir)?;
+        let cp = flush::read_checkpoint(dir)?;
+        *shared.checkpoint_lock.lock() = cp.wal_upto;
+        shared.rotated_upto.store(cp.wal_upto, Ordering::SeqCst);
         let writer = wal::WalWriter::create(&wal_dir, last_id + 1)?;
 
         let (tx, rx) = mpsc::channel();
@@ -111,6 +115,34 @@ impl Engine {
         flush::checkpoint(&self.shared, &tx)
     }
 
+    /// The checkpoint before a DROP: tables that cannot be flushed do not stop it.
+    fn flush_for_drop(&self) -> Result<()> {
+        match self.flush() {
+            Err(Error::Unflushed { table, error }) => {
+                tracing::warn!(%table, %error, "dropping while a table cannot be flushed");
+                Ok(())
+            }
+            other => other,
+        }
+    }
+
+    /// Tables whose buffered rows could not be written as segments, with why.
+    pub fn unflushed_tables(&self) -> Vec<UnflushedTable> {
+        self.shared
+            .all_tables()
+            .iter()
+            .filter_map(|t| {
+                let u = t.state.read().unflushed.clone()?;
+                Some(UnflushedTable {
+                    db: t.db.clone(),
+                    table: t.name.clone(),
+                    buffered_rows: t.state.read().frozen.iter().map(|f| f.buffer.rows()).sum(),
+                    state: u,
+                })
+            })
+            .collect()
+    }
+
     /// Compacts every partition that has at least `min_segments` segments (at least two).
     /// Blocking. Returns the number of partitions compacted.
     pub fn compact(&self, min_segments: usize) -> Result<usize> {
@@ -173,10 +205,24 @@ impl Engine {
         if self.database(db).and_then(|d| d.table(table)).is_none() {
             return Ok(false);
         }
-        self.flush()?;
+        // The rows written before now must be in segments before the tombstone exists,
+        // or replaying the WAL would bring them back above it. Other tables' flush
+        // failures do not matter here.
+        let flushed = self.flush();
         let Some(t) = self.database(db).and_then(|d| d.table(table)) else {
             return Ok(false);
         };
+        if let Err(e) = flushed {
+            if let Some(u) = t.state.read().unflushed.clone() {
+                return Err(Error::Unflushed {
+                    table: format!("{db}.{table}"),
+                    error: u.error,
+                });
+            }
+            if !matches!(e, Error::Unflushed { .. }) {
+                return Err(e);
+            }
+        }
         let mut st = t.state.write();
         let mut new = st.meta.clone();
         new.tombstones.push(meta::Tombstone {
@@ -198,11 +244,14 @@ impl Engine {
         if database.table(table).is_none() {
             return Ok(false);
         }
-        // Checkpoint first so the WAL holds none of the table's rows to replay.
-        self.flush()?;
+        // Checkpoint first so the WAL holds none of the table's rows to replay. A table
+        // that cannot be flushed can still be dropped: the checkpoint is written again
+        // without it, so the WAL files kept for it are not replayed into it.
+        self.flush_for_drop()?;
         let Some(t) = database.tables.write().remove(table) else {
             return Ok(false);
         };
+        flush::rewrite_checkpoint(&self.shared)?;
         retention::remove_table_files(&t)?;
         Ok(true)
     }
@@ -212,13 +261,14 @@ impl Engine {
         if self.database(name).is_none() {
             return Ok(false);
         }
-        self.flush()?;
+        self.flush_for_drop()?;
         let Some(db) = self.shared.dbs.write().remove(name) else {
             return Ok(false);
         };
         let tables: Vec<Arc<Table>> = std::mem::take(&mut *db.tables.write())
             .into_values()
             .collect();
+        flush::rewrite_checkpoint(&self.shared)?;
         for t in &tables {
             retention::remove_table_files(t)?;
         }

@@ -6,8 +6,13 @@ use super::*;
 
 /// Freezes the buffers, writes every frozen buffer as a segment, records the checkpoint
 /// and deletes the WAL files it covers.
+///
+/// One table's failure does not hold back the others: its buffers stay (queryable, retried
+/// at the next checkpoint), the checkpoint records the first WAL file that may hold its
+/// rows so replay restores them, and the WAL files from that one on are kept. The error
+/// names the tables that failed, after every other table was flushed.
 pub(super) fn checkpoint(shared: &Shared, tx: &mpsc::Sender<Command>) -> Result<()> {
-    let _one_at_a_time = shared.checkpoint_lock.lock();
+    let mut written_upto = shared.checkpoint_lock.lock();
     let (reply, rx) = mpsc::channel();
     tx.send(Command::Rotate { reply })
         .map_err(|_| Error::Closed)?;
@@ -25,17 +30,48 @@ pub(super) fn checkpoint(shared: &Shared, tx: &mpsc::Sender<Command>) -> Result<
     );
     let mut rows = 0;
     let width = shared.partition_width();
+    let mut failed: BTreeMap<(String, String), String> = BTreeMap::new();
     for (t, f) in &pending {
-        rows += t.flush_frozen(f, width)?;
-    }
-    write_checkpoint(&shared.dir, cp.wal_upto)?;
-    let wal_dir = shared.dir.join("wal");
-    for id in wal::list(&wal_dir)? {
-        if id <= cp.wal_upto {
-            let p = wal_dir.join(wal::file_name(id));
-            fs::remove_file(&p).map_err(|e| Error::io("remove WAL", &p, e))?;
+        match t.flush_frozen(f, width) {
+            Ok(n) => rows += n,
+            Err(e) => {
+                failed.insert((t.db.clone(), t.name.clone()), e.to_string());
+            }
         }
     }
+    let now = SystemClock.now_nanos();
+    for t in shared.all_tables() {
+        let mut st = t.state.write();
+        if st.frozen.is_empty() {
+            if st.unflushed.take().is_some() {
+                tracing::info!(db = %t.db, table = %t.name, "table flushed again");
+            }
+            continue;
+        }
+        let error = failed
+            .get(&(t.db.clone(), t.name.clone()))
+            .cloned()
+            .unwrap_or_default();
+        let previous = st.unflushed.take();
+        let wal_from = previous
+            .as_ref()
+            .map_or(cp.wal_from, |u| u.wal_from.min(cp.wal_from));
+        tracing::error!(db = %t.db, table = %t.name, error = %error, wal_from,
+            "table cannot be flushed; its rows stay buffered and in the WAL");
+        st.unflushed = Some(table::Unflushed {
+            wal_from,
+            error,
+            failures: previous.map_or(0, |u| u.failures) + 1,
+            since: now,
+        });
+    }
+    shared
+        .stats
+        .flush_failures
+        .fetch_add(failed.len() as u64, Ordering::Relaxed);
+    write_checkpoint_file(shared, cp.wal_upto)?;
+    *written_upto = cp.wal_upto;
+    remove_covered_wal(shared, cp.wal_upto)?;
     shared.stats.flushes.fetch_add(1, Ordering::Relaxed);
     if rows > 0 {
         tracing::info!(
@@ -44,6 +80,64 @@ pub(super) fn checkpoint(shared: &Shared, tx: &mpsc::Sender<Command>) -> Result<
             wal_upto = cp.wal_upto,
             "flushed buffers to segments"
         );
+    }
+    match failed.into_iter().next() {
+        None => Ok(()),
+        Some(((db, table), error)) => Err(Error::Unflushed {
+            table: format!("{db}.{table}"),
+            error,
+        }),
+    }
+}
+
+/// The tables the checkpoint must keep WAL files for: (first WAL file, db, table).
+fn held_tables(shared: &Shared) -> Vec<Held> {
+    shared
+        .all_tables()
+        .iter()
+        .filter_map(|t| {
+            let st = t.state.read();
+            st.unflushed.as_ref().map(|u| Held {
+                wal_from: u.wal_from,
+                db: t.db.clone(),
+                table: t.name.clone(),
+            })
+        })
+        .collect()
+}
+
+/// Writes the checkpoint file for `wal_upto` with the tables held now.
+pub(super) fn write_checkpoint_file(shared: &Shared, wal_upto: u64) -> Result<()> {
+    write_checkpoint(
+        &shared.dir,
+        &CheckpointFile {
+            wal_upto,
+            held: held_tables(shared),
+        },
+    )
+}
+
+/// Rewrites the checkpoint file without tables that no longer exist (after a DROP, so a
+/// dropped table's rows are not replayed from the WAL files kept for it).
+pub(super) fn rewrite_checkpoint(shared: &Shared) -> Result<()> {
+    let written_upto = shared.checkpoint_lock.lock();
+    write_checkpoint_file(shared, *written_upto)?;
+    remove_covered_wal(shared, *written_upto)
+}
+
+/// Removes the WAL files the checkpoint covers and no held table needs.
+fn remove_covered_wal(shared: &Shared, wal_upto: u64) -> Result<()> {
+    let keep_from = held_tables(shared)
+        .iter()
+        .map(|h| h.wal_from)
+        .min()
+        .unwrap_or(u64::MAX);
+    let wal_dir = shared.dir.join("wal");
+    for id in wal::list(&wal_dir)? {
+        if id <= wal_upto && id < keep_from {
+            let p = wal_dir.join(wal::file_name(id));
+            fs::remove_file(&p).map_err(|e| Error::io("remove WAL", &p, e))?;
+        }
     }
     Ok(())
 }
@@ -97,24 +191,85 @@ pub(super) fn flush_loop(shared: Arc<Shared>, tx: mpsc::Sender<Command>, rx: mps
     }
 }
 
-pub(super) fn read_checkpoint(dir: &Path) -> Result<u64> {
-    let path = dir.join("checkpoint");
-    match fs::read_to_string(&path) {
-        Ok(s) => s
-            .trim()
-            .parse()
-            .map_err(|_| Error::Corrupt(format!("{}: not a number", path.display()))),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(0),
-        Err(e) => Err(Error::io("read checkpoint", &path, e)),
+/// A table whose rows from WAL file `wal_from` on are not all in segments.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Held {
+    pub wal_from: u64,
+    pub db: String,
+    pub table: String,
+}
+
+/// The checkpoint file: the last WAL file whose rows are all in segments, except for the
+/// held tables' rows. Text: the number on the first line, then `held <wal> <db> <table>`
+/// lines with the names encoded as file names.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(super) struct CheckpointFile {
+    pub wal_upto: u64,
+    pub held: Vec<Held>,
+}
+
+impl CheckpointFile {
+    /// Whether replay must apply `table`'s rows from WAL file `wal` (at or below the
+    /// checkpoint).
+    pub fn holds(&self, wal: u64, db: &str, table: &str) -> bool {
+        self.held
+            .iter()
+            .any(|h| h.wal_from <= wal && h.db == db && h.table == table)
+    }
+
+    /// The first WAL file at or below the checkpoint that replay needs.
+    pub fn keep_from(&self) -> u64 {
+        self.held
+            .iter()
+            .map(|h| h.wal_from)
+            .min()
+            .unwrap_or(u64::MAX)
     }
 }
 
-pub(super) fn write_checkpoint(dir: &Path, wal_upto: u64) -> Result<()> {
+pub(super) fn read_checkpoint(dir: &Path) -> Result<CheckpointFile> {
+    let path = dir.join("checkpoint");
+    let text = match fs::read_to_string(&path) {
+        Ok(s) => s,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(CheckpointFile::default()),
+        Err(e) => return Err(Error::io("read checkpoint", &path, e)),
+    };
+    let bad = |what: &str| Error::Corrupt(format!("{}: {what}", path.display()));
+    let mut lines = text.lines();
+    let wal_upto = lines
+        .next()
+        .and_then(|l| l.trim().parse().ok())
+        .ok_or_else(|| bad("not a number"))?;
+    let mut held = Vec::new();
+    for line in lines.filter(|l| !l.trim().is_empty()) {
+        let parts: Vec<&str> = line.split_whitespace().collect();
+        match parts.as_slice() {
+            ["held", wal, db, table] => held.push(Held {
+                wal_from: wal.parse().map_err(|_| bad("bad held line"))?,
+                db: decode_name(db).ok_or_else(|| bad("bad held line"))?,
+                table: decode_name(table).ok_or_else(|| bad("bad held line"))?,
+            }),
+            _ => return Err(bad("bad held line")),
+        }
+    }
+    Ok(CheckpointFile { wal_upto, held })
+}
+
+pub(super) fn write_checkpoint(dir: &Path, cp: &CheckpointFile) -> Result<()> {
     let path = dir.join("checkpoint");
     let tmp = dir.join("checkpoint.tmp");
+    let mut text = format!("{}\n", cp.wal_upto);
+    for h in &cp.held {
+        text.push_str(&format!(
+            "held {} {} {}\n",
+            h.wal_from,
+            encode_name(&h.db),
+            encode_name(&h.table)
+        ));
+    }
     let write = || -> std::io::Result<()> {
         let mut f = fs::File::create(&tmp)?;
-        std::io::Write::write_all(&mut f, format!("{wal_upto}\n").as_bytes())?;
+        std::io::Write::write_all(&mut f, text.as_bytes())?;
         f.sync_all()?;
         fs::rename(&tmp, &path)
     };

@@ -98,29 +98,48 @@ pub(super) fn read_dir(dir: &Path) -> Result<Vec<fs::DirEntry>> {
 }
 
 /// Replays the WAL files after the checkpoint into the buffers (removing the ones the
-/// checkpoint covers); returns the id of the last WAL file.
+/// checkpoint covers, except those a held table still needs, whose rows of that table
+/// only are replayed); returns the id of the last WAL file.
 pub(super) fn replay_wal(shared: &Shared, dir: &Path, wal_dir: &Path) -> Result<u64> {
-    let wal_upto = flush::read_checkpoint(dir)?;
-    let mut last_id = wal_upto;
+    let cp = flush::read_checkpoint(dir)?;
+    let now = SystemClock.now_nanos();
+    for h in &cp.held {
+        let table = shared.database_or_create(&h.db).table_or_create(&h.table);
+        table.state.write().unflushed = Some(table::Unflushed {
+            wal_from: h.wal_from,
+            error: String::new(),
+            failures: 0,
+            since: now,
+        });
+    }
+    let mut last_id = cp.wal_upto;
     for id in wal::list(wal_dir)? {
-        if id <= wal_upto {
+        let covered = id <= cp.wal_upto;
+        if covered && id < cp.keep_from() {
             let p = wal_dir.join(wal::file_name(id));
             fs::remove_file(&p).map_err(|e| Error::io("remove WAL", &p, e))?;
             continue;
         }
-        last_id = id;
+        last_id = last_id.max(id);
         let (records, _cut) = wal::read_file(wal_dir, id)?;
         let mut points = 0usize;
         let mut replay = wal::FileReplay::default();
         for rec in &records {
             let (stored, rejected) = match replay.decode(rec) {
                 Ok(wal::Record::Points(batch)) => {
-                    let refs: Vec<&Point> = batch.points.iter().collect();
+                    let refs: Vec<&Point> = batch
+                        .points
+                        .iter()
+                        .filter(|p| !covered || cp.holds(id, &batch.db, &p.table))
+                        .collect();
                     let (accepted, rejected) = shared.check(&batch.db, &refs, true);
                     shared.apply(&batch.db, &accepted);
                     (accepted.len(), rejected.len())
                 }
-                Ok(wal::Record::Samples { db, tables }) => {
+                Ok(wal::Record::Samples { db, mut tables }) => {
+                    if covered {
+                        tables.retain(|t| cp.holds(id, &db, &t.table));
+                    }
                     let (accepted, rejected) = shared.check_samples(&db, tables);
                     (shared.apply_samples(&db, &accepted), rejected.len())
                 }

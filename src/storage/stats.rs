@@ -12,6 +12,8 @@ pub struct Stats {
     pub segments_pruned: AtomicU64,
     pub segment_bytes_read: AtomicU64,
     pub flushes: AtomicU64,
+    /// Tables that failed to flush, summed over checkpoints.
+    pub flush_failures: AtomicU64,
     pub wal_syncs: AtomicU64,
     /// Latency of each WAL fsync.
     pub wal_fsync: Histogram,

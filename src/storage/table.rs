@@ -37,6 +37,22 @@ pub struct TableState {
     pub segments: Vec<Arc<Segment>>,
     /// TTL and tombstones, persisted in the table directory's `meta.json`.
     pub meta: super::meta::TableMeta,
+    /// Set while buffered rows could not be written as segments: the first WAL file
+    /// that may hold them (the checkpoint keeps it for replay) and why the flush failed.
+    pub unflushed: Option<Unflushed>,
+}
+
+/// A table whose buffers could not be flushed.
+#[derive(Debug, Clone)]
+pub struct Unflushed {
+    /// The first WAL file that may hold rows of the table not in its segments.
+    pub wal_from: u64,
+    /// The last flush error (empty when restored from the checkpoint at start).
+    pub error: String,
+    /// Failed flush attempts since the table last flushed.
+    pub failures: u64,
+    /// When the last attempt failed, ns since the epoch.
+    pub since: i64,
 }
 
 /// One table of one database.
@@ -45,6 +61,8 @@ pub struct Table {
     /// Unique in the process: a table dropped and created again gets a new one, so
     /// series ids cached under the old one are not reused.
     pub id: u32,
+    /// The database it belongs to.
+    pub db: String,
     pub name: String,
     pub dir: PathBuf,
     pub state: RwLock<TableState>,
@@ -87,10 +105,11 @@ pub fn parse_partition_dir(name: &str) -> Option<i64> {
 }
 
 impl Table {
-    pub fn new(name: &str, dir: PathBuf) -> Table {
+    pub fn new(db: &str, name: &str, dir: PathBuf) -> Table {
         static NEXT_ID: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
         Table {
             id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
+            db: db.to_string(),
             name: name.to_string(),
             dir,
             state: RwLock::new(TableState::default()),

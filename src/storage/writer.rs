@@ -156,8 +156,11 @@ pub(super) fn rotate(shared: &Shared, writer: &mut wal::WalWriter) -> Result<Che
         }
     }
     shared.buffered_bytes.store(0, Ordering::Relaxed);
+    let wal_upto = writer.id() - 1;
+    let wal_from = shared.rotated_upto.swap(wal_upto, Ordering::SeqCst) + 1;
     Ok(Checkpoint {
-        wal_upto: writer.id() - 1,
+        wal_from,
+        wal_upto,
         frozen,
     })
 }

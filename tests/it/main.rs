@@ -11,6 +11,7 @@ mod config;
 mod drivers;
 mod durability;
 mod errors;
+mod faults;
 mod graphite;
 mod harness;
 mod lifecycle;
