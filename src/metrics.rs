@@ -218,6 +218,17 @@ pub fn render(m: &Metrics, engine: &Engine) -> String {
         "sundial_unflushed_tables {}",
         engine.unflushed_tables().len()
     );
+    family(
+        &mut out,
+        "sundial_quarantined_files",
+        "gauge",
+        "Damaged WAL records and segment files set aside (see system.quarantine).",
+    );
+    let _ = writeln!(
+        out,
+        "sundial_quarantined_files {}",
+        engine.quarantined().len()
+    );
     for (name, help, value) in [
         (
             "sundial_flushes_total",

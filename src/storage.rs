@@ -6,13 +6,16 @@
 //! only then answers. A flusher thread freezes the buffers when they grow past a size or
 //! age, writes each as a segment file, records a checkpoint and deletes the WAL files the
 //! segments now cover. On open, segments are loaded and the WAL after the checkpoint is
-//! replayed; a torn tail is cut at the last good record.
+//! replayed; a torn tail is cut at the last good record, and damage found on the way (a
+//! WAL record or segment failing its checksum) is quarantined, never read as data.
 //!
 //! On disk:
 //!
 //! ```text
 //! <data_dir>/wal/<id>.wal              write-ahead log files
-//! <data_dir>/checkpoint                last WAL id whose contents are all in segments
+//! <data_dir>/checkpoint                last WAL id whose contents are all in segments,
+//!                                      and tables that could not flush (their first WAL id)
+//! <data_dir>/quarantine/               damaged WAL records and segment files
 //! <data_dir>/dbs/<db>/<table>/p<start>/<seq>-<generation>.seg
 //!                                      segment files of the partition starting at <start> ns
 //!                                      (db and table names percent-encoded)
@@ -27,6 +30,7 @@ mod engine;
 mod flush;
 pub mod index;
 pub mod meta;
+pub mod quarantine;
 mod recovery;
 mod retention;
 pub mod rows;
@@ -283,6 +287,8 @@ struct Shared {
     /// Serializes checkpoints (the flusher thread and explicit flushes); holds the last
     /// WAL file the checkpoint file covers.
     checkpoint_lock: Mutex<u64>,
+    /// What recovery quarantined (this run and earlier ones).
+    quarantine: Mutex<Vec<quarantine::Quarantined>>,
     /// The last WAL file frozen by a rotation (the active buffers hold later files' rows).
     rotated_upto: AtomicU64,
     /// Wakes the flusher; `true` asks for a flush now.

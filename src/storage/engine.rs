@@ -22,8 +22,10 @@ impl Engine {
             closing: AtomicBool::new(false),
             checkpoint_lock: Mutex::new(0),
             rotated_upto: AtomicU64::new(0),
+            quarantine: Mutex::new(Vec::new()),
             flush_tx: Mutex::new(None),
         });
+        quarantine::load(&shared)?;
         let max_seq = recovery::load_segments(&shared, &dbs_dir)?;
         shared.next_seq.store(max_seq + 1, Ordering::SeqCst);
         shared.database_or_create(DEFAULT_DATABASE);
@@ -124,6 +126,11 @@ impl Engine {
             }
             other => other,
         }
+    }
+
+    /// What recovery found damaged and set aside, oldest first.
+    pub fn quarantined(&self) -> Vec<quarantine::Quarantined> {
+        self.shared.quarantine.lock().clone()
     }
 
     /// Tables whose buffered rows could not be written as segments, with why.

@@ -51,7 +51,9 @@ pub(super) fn load_segments(shared: &Shared, dbs_dir: &Path) -> Result<u64> {
                 .fold(max_seq, u64::max);
             let mut loaded = Vec::new();
             for (order, path) in files {
-                match segment::Segment::open(&path, &mut st.registry) {
+                match segment::verify_file(&path)
+                    .and_then(|()| segment::Segment::open(&path, &mut st.registry))
+                {
                     Ok(seg) => {
                         for sid in &seg.series_ids {
                             let key = st.registry.key_arc(*sid);
@@ -65,11 +67,7 @@ pub(super) fn load_segments(shared: &Shared, dbs_dir: &Path) -> Result<u64> {
                         max_seq = max_seq.max(order.0);
                         loaded.push(Arc::new(seg));
                     }
-                    Err(e) => {
-                        let quarantine = path.with_extension("corrupt");
-                        tracing::error!(path = %path.display(), error = %e, "quarantining corrupt segment");
-                        let _ = fs::rename(&path, &quarantine);
-                    }
+                    Err(e) => quarantine::segment(shared, &path, &e.to_string())?,
                 }
             }
             // A compaction that crashed after writing its output but before deleting its
@@ -121,7 +119,12 @@ pub(super) fn replay_wal(shared: &Shared, dir: &Path, wal_dir: &Path) -> Result<
             continue;
         }
         last_id = last_id.max(id);
-        let (records, _cut) = wal::read_file(wal_dir, id)?;
+        let wal::FileRead {
+            records, damaged, ..
+        } = wal::read_file(wal_dir, id)?;
+        for d in &damaged {
+            quarantine::wal_bytes(shared, id, d)?;
+        }
         let mut points = 0usize;
         let mut replay = wal::FileReplay::default();
         for rec in &records {

@@ -24,8 +24,9 @@
 //! time is the difference from the previous sample's in the group (the first: from 0);
 //! a scrape's samples share a time, so this is mostly one byte.
 //!
-//! On replay, a record that is short or fails its checksum ends the log: the file is cut
-//! there (a torn tail from a crash mid-append) and later files are ignored.
+//! On replay, a record that is short or fails its checksum with good records after it is
+//! damage: it is skipped (and quarantined by the caller) and the rest of the file replays;
+//! one with nothing good after it is a torn tail from a crash mid-append, cut off.
 
 use std::collections::HashMap;
 use std::fs::{self, File, OpenOptions};
@@ -354,38 +355,82 @@ pub fn list(dir: &Path) -> Result<Vec<u64>> {
     Ok(ids)
 }
 
-/// Reads every good record of WAL file `id`. A torn or corrupt tail is cut off the file.
-/// Returns the payloads and whether the file was cut.
-pub fn read_file(dir: &Path, id: u64) -> Result<(Vec<Vec<u8>>, bool)> {
+/// What reading a WAL file found.
+#[derive(Debug, Default)]
+pub struct FileRead {
+    /// The payloads of the good records, in order.
+    pub records: Vec<Vec<u8>>,
+    /// Whether a torn tail (a bad record with no good one after it) was cut off.
+    pub cut: bool,
+    /// Damaged byte ranges in the middle of the file (a bad record with good ones after
+    /// it): skipped, for the caller to quarantine; the records after them are read.
+    pub damaged: Vec<Damaged>,
+}
+
+/// A damaged stretch of a WAL file.
+#[derive(Debug)]
+pub struct Damaged {
+    pub offset: usize,
+    pub bytes: Vec<u8>,
+}
+
+/// The length of the good record framed at `data[pos..]`, if one is.
+fn frame_at(data: &[u8], pos: usize) -> Option<usize> {
+    let rest = data.get(pos..)?;
+    if rest.len() < 9 {
+        return None;
+    }
+    let len = u32::from_le_bytes(rest[0..4].try_into().expect("4")) as usize;
+    let crc = u32::from_le_bytes(rest[4..8].try_into().expect("4"));
+    if len == 0 || len > MAX_RECORD || rest.len() - 8 < len {
+        return None;
+    }
+    let payload = &rest[8..8 + len];
+    if !matches!(payload[0], POINTS | SAMPLES) || crc32c::crc32c(payload) != crc {
+        return None;
+    }
+    Some(len)
+}
+
+/// Reads every good record of WAL file `id`. A bad record (short, over-long or failing
+/// its checksum) followed by good ones is damage: it is skipped and reported, and reading
+/// goes on at the next good record, so one flipped bit never drops the records after it.
+/// A bad record with nothing good after it is a torn tail from a crash mid-append: it is
+/// cut off the file.
+pub fn read_file(dir: &Path, id: u64) -> Result<FileRead> {
     let path = dir.join(file_name(id));
     let mut data = Vec::new();
     File::open(&path)
         .and_then(|mut f| f.read_to_end(&mut data))
         .map_err(|e| Error::io("read WAL", &path, e))?;
-    let mut records = Vec::new();
+    let mut out = FileRead::default();
     let mut good = 0usize;
     if data.len() >= HEADER && &data[..HEADER] == MAGIC {
+        let mut pos = HEADER;
         good = HEADER;
-        loop {
-            let rest = &data[good..];
-            if rest.len() < 8 {
-                break;
+        while pos < data.len() {
+            if let Some(len) = frame_at(&data, pos) {
+                out.records.push(data[pos + 8..pos + 8 + len].to_vec());
+                pos += 8 + len;
+                good = pos;
+                continue;
             }
-            let len = u32::from_le_bytes(rest[0..4].try_into().expect("4")) as usize;
-            let crc = u32::from_le_bytes(rest[4..8].try_into().expect("4"));
-            if len > MAX_RECORD || rest.len() < 8 + len {
-                break;
+            match (pos + 1..data.len()).find(|&q| frame_at(&data, q).is_some()) {
+                Some(next) => {
+                    tracing::error!(path = %path.display(), offset = pos, bytes = next - pos,
+                        "damaged WAL record skipped; the records after it are replayed");
+                    out.damaged.push(Damaged {
+                        offset: pos,
+                        bytes: data[pos..next].to_vec(),
+                    });
+                    pos = next;
+                }
+                None => break,
             }
-            let payload = &rest[8..8 + len];
-            if crc32c::crc32c(payload) != crc {
-                break;
-            }
-            records.push(payload.to_vec());
-            good += 8 + len;
         }
     }
-    let cut = good != data.len();
-    if cut {
+    out.cut = good != data.len();
+    if out.cut {
         tracing::warn!(path = %path.display(), kept_bytes = good, dropped_bytes = data.len() - good, "cutting torn WAL tail");
         let f = OpenOptions::new()
             .write(true)
@@ -408,7 +453,7 @@ pub fn read_file(dir: &Path, id: u64) -> Result<(Vec<Vec<u8>>, bool)> {
             f.sync_all().map_err(|e| Error::io("fsync WAL", &path, e))?;
         }
     }
-    Ok((records, cut))
+    Ok(out)
 }
 
 /// The open WAL file that records are appended to.
@@ -634,7 +679,11 @@ mod tests {
         assert!(lens[1] * 3 < lens[0], "record sizes {lens:?}");
         assert!(lens[1] < 50 * 14, "{} bytes for 50 samples", lens[1]);
 
-        let (payloads, cut) = read_file(dir.path(), 1).unwrap();
+        let FileRead {
+            records: payloads,
+            cut,
+            ..
+        } = read_file(dir.path(), 1).unwrap();
         assert!(!cut);
         let mut replay = FileReplay::default();
         let mut records: Vec<Record> = payloads.iter().map(|p| replay.decode(p).unwrap()).collect();
@@ -657,7 +706,7 @@ mod tests {
         w2.append_samples("db", &[samples("up", &series, 5_000)])
             .unwrap();
         w2.commit(true).unwrap();
-        let (p2, _) = read_file(dir.path(), 2).unwrap();
+        let p2 = read_file(dir.path(), 2).unwrap().records;
         let mut replay = FileReplay::default();
         assert_eq!(flat(&[replay.decode(&p2[0]).unwrap()]).len(), 50);
         assert!(FileReplay::default().decode(&payloads[1]).is_err());
@@ -666,7 +715,9 @@ mod tests {
         let data = fs::read(&path).unwrap();
         let first = 8 + 8 + payloads[0].len();
         fs::write(&path, &data[..first + 20]).unwrap();
-        let (left, cut) = read_file(dir.path(), 1).unwrap();
+        let FileRead {
+            records: left, cut, ..
+        } = read_file(dir.path(), 1).unwrap();
         assert!(cut);
         assert_eq!(left.len(), 1);
         assert_eq!(
@@ -692,7 +743,7 @@ mod tests {
         w.append_points("db", &[&point(2)]).unwrap();
         w.commit(true).unwrap();
         drop(w);
-        let (records, cut) = read_file(dir.path(), 1).unwrap();
+        let FileRead { records, cut, .. } = read_file(dir.path(), 1).unwrap();
         assert!(!cut);
         assert_eq!(records.len(), 2);
     }
@@ -710,11 +761,11 @@ mod tests {
         let mut f = OpenOptions::new().append(true).open(&path).unwrap();
         f.write_all(&[200, 0, 0, 0, 1, 2, 3]).unwrap(); // a half-written record
         drop(f);
-        let (records, cut) = read_file(dir.path(), 1).unwrap();
+        let FileRead { records, cut, .. } = read_file(dir.path(), 1).unwrap();
         assert!(cut);
         assert_eq!(records.len(), 2);
         assert_eq!(fs::metadata(&path).unwrap().len(), good_len);
-        let (records, cut) = read_file(dir.path(), 1).unwrap();
+        let FileRead { records, cut, .. } = read_file(dir.path(), 1).unwrap();
         assert!(!cut);
         assert_eq!(records.len(), 2);
     }
@@ -732,8 +783,40 @@ mod tests {
         let n = data.len();
         data[n - 3] ^= 0xff; // flip a byte inside the second record
         fs::write(&path, &data).unwrap();
-        let (records, _) = read_file(dir.path(), 7).unwrap();
+        let records = read_file(dir.path(), 7).unwrap().records;
         assert_eq!(records.len(), 1);
         assert_eq!(decode_batch(&records[0]).unwrap().points[0].time, 1);
+    }
+
+    /// A damaged record in the middle (a flipped bit, a wrecked length) costs that record
+    /// only: the ones after it are read, the damage is reported, the file is not cut.
+    #[test]
+    fn damage_mid_file_skips_one_record_not_the_rest() {
+        for wreck in [12usize, 0, 3] {
+            let dir = tempfile::tempdir().unwrap();
+            let mut w = WalWriter::create(dir.path(), 1).unwrap();
+            for t in 1..=5 {
+                w.append_points("db", &[&point(t)]).unwrap();
+            }
+            w.commit(true).unwrap();
+            drop(w);
+            let path = dir.path().join(file_name(1));
+            let mut data = fs::read(&path).unwrap();
+            let first = read_file(dir.path(), 1).unwrap().records[0].len();
+            // Byte `wreck` of the second record's frame: its length (0, 3) or payload.
+            data[HEADER + 8 + first + wreck] ^= 0x5a;
+            fs::write(&path, &data).unwrap();
+            let read = read_file(dir.path(), 1).unwrap();
+            let times: Vec<i64> = read
+                .records
+                .iter()
+                .map(|r| decode_batch(r).unwrap().points[0].time)
+                .collect();
+            assert_eq!(times, [1, 3, 4, 5], "wrecked byte {wreck}");
+            assert!(!read.cut);
+            assert_eq!(read.damaged.len(), 1);
+            assert_eq!(read.damaged[0].offset, HEADER + 8 + first);
+            assert_eq!(fs::metadata(&path).unwrap().len() as usize, data.len());
+        }
     }
 }
