@@ -141,7 +141,7 @@ impl Table {
                 .collect();
             st.active.insert(sid, p.time, fields);
         }
-        st.active.bytes() - before
+        st.active.bytes().saturating_sub(before)
     }
 
     /// Adds prepared samples (already checked, their field and tags in the schema) to the
@@ -156,7 +156,7 @@ impl Table {
             st.active
                 .insert_one(sid, *time, field, Value::Float(*value));
         }
-        st.active.bytes() - before
+        st.active.bytes().saturating_sub(before)
     }
 
     /// Moves the active buffer to the frozen list and returns it, if it has rows.
