@@ -29,6 +29,8 @@ pub enum Kind {
     LimitExceeded,
     /// Sundial cannot do it now (storage I/O failed, the engine is shutting down).
     Unavailable,
+    /// The disk is full: nothing was stored; retry once space is freed.
+    StorageFull,
     /// A timeout or a cancel request stopped it.
     Cancelled,
     /// The client did not prove who it is.
@@ -69,6 +71,7 @@ impl SqlState {
     pub const PROGRAM_LIMIT_EXCEEDED: SqlState = SqlState::new("54000", Kind::LimitExceeded);
     pub const QUERY_CANCELED: SqlState = SqlState::new("57014", Kind::Cancelled);
     pub const IO_ERROR: SqlState = SqlState::new("58030", Kind::Unavailable);
+    pub const DISK_FULL: SqlState = SqlState::new("53100", Kind::StorageFull);
     pub const INVALID_PASSWORD: SqlState = SqlState::new("28P01", Kind::Unauthenticated);
     pub const INTERNAL_ERROR: SqlState = SqlState::new("XX000", Kind::Internal);
 
@@ -102,6 +105,7 @@ impl Kind {
             Kind::Unsupported => SqlState::FEATURE_NOT_SUPPORTED,
             Kind::LimitExceeded => SqlState::PROGRAM_LIMIT_EXCEEDED,
             Kind::Unavailable => SqlState::IO_ERROR,
+            Kind::StorageFull => SqlState::DISK_FULL,
             Kind::Cancelled => SqlState::QUERY_CANCELED,
             Kind::Unauthenticated => SqlState::INVALID_PASSWORD,
             Kind::Internal => SqlState::INTERNAL_ERROR,

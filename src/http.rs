@@ -153,6 +153,7 @@ pub fn status(kind: Kind) -> StatusCode {
         Kind::Unsupported => StatusCode::UNSUPPORTED_MEDIA_TYPE,
         Kind::LimitExceeded => StatusCode::PAYLOAD_TOO_LARGE,
         Kind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+        Kind::StorageFull => StatusCode::INSUFFICIENT_STORAGE,
         Kind::Cancelled => StatusCode::REQUEST_TIMEOUT,
         Kind::Unauthenticated => StatusCode::UNAUTHORIZED,
         Kind::Internal => StatusCode::INTERNAL_SERVER_ERROR,

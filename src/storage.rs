@@ -81,6 +81,9 @@ pub enum Error {
     /// One write too large for a WAL record.
     #[error("the write would take {size} bytes in the WAL, more than the {limit} one write may")]
     TooLarge { size: usize, limit: usize },
+    /// The WAL could not make a write durable; nothing of it is acknowledged.
+    #[error("the write was not stored: {0}")]
+    WalFailed(String, bool),
     /// Tables whose buffered rows could not be written as segments (the WAL keeps them).
     #[error("table {table} cannot be flushed: {error}")]
     Unflushed { table: String, error: String },
@@ -90,6 +93,12 @@ pub enum Error {
 }
 
 impl Error {
+    /// Whether this is an I/O error because the disk is full.
+    pub fn is_disk_full(&self) -> bool {
+        matches!(self, Error::Io { source, .. } if source.kind() == std::io::ErrorKind::StorageFull
+            || source.raw_os_error() == Some(libc::ENOSPC))
+    }
+
     pub(crate) fn io(op: &'static str, path: &Path, source: std::io::Error) -> Error {
         Error::Io {
             op,
@@ -104,6 +113,8 @@ impl crate::error::Classify for Error {
         use crate::error::Kind;
         match self {
             Error::Io { .. } | Error::Closed | Error::Unflushed { .. } => Kind::Unavailable,
+            Error::WalFailed(_, true) => Kind::StorageFull,
+            Error::WalFailed(_, false) => Kind::Unavailable,
             Error::Corrupt(_) | Error::Internal(_) => Kind::Internal,
             Error::InvalidName(_) => Kind::InvalidInput,
             Error::TooLarge { .. } => Kind::LimitExceeded,
@@ -287,6 +298,8 @@ struct Shared {
     /// Serializes checkpoints (the flusher thread and explicit flushes); holds the last
     /// WAL file the checkpoint file covers.
     checkpoint_lock: Mutex<u64>,
+    /// Runs before each WAL fsync (see [`Engine::set_sync_hook`]).
+    sync_hook: Mutex<Option<wal::SyncHook>>,
     /// What recovery quarantined (this run and earlier ones).
     quarantine: Mutex<Vec<quarantine::Quarantined>>,
     /// The last WAL file frozen by a rotation (the active buffers hold later files' rows).

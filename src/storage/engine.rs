@@ -23,6 +23,7 @@ impl Engine {
             checkpoint_lock: Mutex::new(0),
             rotated_upto: AtomicU64::new(0),
             quarantine: Mutex::new(Vec::new()),
+            sync_hook: Mutex::new(None),
             flush_tx: Mutex::new(None),
         });
         quarantine::load(&shared)?;
@@ -126,6 +127,13 @@ impl Engine {
             }
             other => other,
         }
+    }
+
+    /// Installs a function that runs before every WAL fsync; an error it returns fails
+    /// that sync as the kernel's would. For tests that prove nothing is acknowledged
+    /// before it is durable, and that a failed sync is never acknowledged.
+    pub fn set_sync_hook(&self, hook: Option<wal::SyncHook>) {
+        *self.shared.sync_hook.lock() = hook;
     }
 
     /// What recovery found damaged and set aside, oldest first.

@@ -15,6 +15,8 @@ pub struct Stats {
     /// Tables that failed to flush, summed over checkpoints.
     pub flush_failures: AtomicU64,
     pub wal_syncs: AtomicU64,
+    /// WAL commits that failed (a write or fsync error): their writes were refused.
+    pub wal_failures: AtomicU64,
     /// Latency of each WAL fsync.
     pub wal_fsync: Histogram,
 }

@@ -467,9 +467,22 @@ pub struct WalWriter {
     refs: SeriesRefs,
     /// The largest record it writes ([`MAX_RECORD`]; smaller in tests).
     max_record: usize,
+    /// Set after a failed write or fsync: the next commit starts a new file first.
+    poisoned: bool,
+    /// Called before each fsync (tests: to observe and fail syncs).
+    pub sync_hook: Option<SyncHook>,
 }
 
+/// A test's hook into WAL fsyncs: runs before each, and an error it returns fails the
+/// sync as the kernel's would.
+pub type SyncHook = Arc<dyn Fn() -> std::io::Result<()> + Send + Sync>;
+
 impl WalWriter {
+    /// Marks the file unusable after a failed commit: the next commit starts a new one.
+    pub fn poison(&mut self) {
+        self.poisoned = true;
+    }
+
     /// Creates WAL file `id` (which must not exist yet).
     pub fn create(dir: &Path, id: u64) -> Result<WalWriter> {
         let path = dir.join(file_name(id));
@@ -491,6 +504,8 @@ impl WalWriter {
             pending: Vec::new(),
             refs: SeriesRefs::new(),
             max_record: MAX_RECORD,
+            poisoned: false,
+            sync_hook: None,
         })
     }
 
@@ -545,6 +560,24 @@ impl WalWriter {
     /// Writes queued records; with `sync`, waits until they are on stable storage and
     /// answers how long the fsync took.
     pub fn commit(&mut self, sync: bool) -> Result<Option<std::time::Duration>> {
+        if self.poisoned {
+            // The records pending were appended after the failure forgot the file's
+            // series, so they define their own and can go to a new file as they are.
+            match WalWriter::create(&self.dir, self.id + 1) {
+                Ok(fresh) => {
+                    tracing::info!(wal = fresh.id, "WAL continues in a new file");
+                    self.file = fresh.file;
+                    self.id = fresh.id;
+                    self.len = fresh.len;
+                    self.poisoned = false;
+                }
+                Err(e) => {
+                    self.pending.clear();
+                    self.refs.forget();
+                    return Err(e);
+                }
+            }
+        }
         let path = || self.dir.join(file_name(self.id));
         if !self.pending.is_empty() {
             if let Err(e) = self.file.write_all(&self.pending) {
@@ -559,7 +592,8 @@ impl WalWriter {
         }
         if sync {
             let started = std::time::Instant::now();
-            if let Err(e) = self.file.sync_data() {
+            let hooked = self.sync_hook.as_ref().map_or(Ok(()), |h| h());
+            if let Err(e) = hooked.and_then(|()| self.file.sync_data()) {
                 // What was written may be lost: define every series again.
                 self.refs.forget();
                 return Err(Error::io("fsync WAL", &path(), e));

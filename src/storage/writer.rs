@@ -109,12 +109,21 @@ fn commit_group(
     if group.is_empty() {
         return;
     }
+    writer.sync_hook = shared.sync_hook.lock().clone();
     let result = writer.commit(sync).map(|fsync| {
         if let Some(took) = fsync {
             shared.stats.wal_syncs.fetch_add(1, Ordering::Relaxed);
             shared.stats.wal_fsync.observe(took);
         }
     });
+    if let Err(e) = &result {
+        // After a failed write or fsync the file's state is unknown (the kernel may have
+        // dropped the dirty pages and cleared the error): nothing more is acknowledged on
+        // it. Later writes go to a new file; until one can be created they fail too.
+        tracing::error!(error = %e, wal = writer.id(), "WAL write failed; the group is refused and the WAL moves to a new file");
+        shared.stats.wal_failures.fetch_add(1, Ordering::Relaxed);
+        writer.poison();
+    }
     for w in group {
         match &result {
             Ok(()) => {
@@ -132,10 +141,9 @@ fn commit_group(
                 }));
             }
             Err(e) => {
-                tracing::error!(error = %e, "WAL write failed");
                 let _ = w
                     .reply
-                    .send(Err(Error::Internal(format!("WAL write failed: {e}"))));
+                    .send(Err(Error::WalFailed(e.to_string(), e.is_disk_full())));
             }
         }
     }
