@@ -43,7 +43,7 @@ impl Alerts {
                 path: path.clone(),
                 source,
             })
-            .and_then(|bytes| write_atomic(&path, &bytes, false));
+            .and_then(|bytes| write_atomic(&path, &bytes, true));
         if let Err(e) = result {
             tracing::error!(error = %e, "saving alert state failed");
         }
