@@ -10,6 +10,8 @@ use std::time::{Duration, Instant};
 
 use sundial::storage::{Engine, Point, StorageConfig, Value, WriteOptions};
 
+mod common;
+
 fn points(order: &[i64]) -> Vec<Point> {
     order
         .iter()
@@ -60,13 +62,7 @@ fn run(order: &[i64]) -> (Duration, Duration) {
 
 fn main() {
     let full = std::env::args().any(|a| a == "--bench");
-    let args: Vec<String> = std::env::args().collect();
-    let n: i64 = args
-        .iter()
-        .position(|a| a == "--rows")
-        .and_then(|i| args.get(i + 1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(if full { 200_000 } else { 5_000 });
+    let n: i64 = common::arg("--rows", if full { 200_000 } else { 5_000 });
     let ascending: Vec<i64> = (0..n).collect();
     let descending: Vec<i64> = (0..n).rev().collect();
     // A fixed shuffle (xorshift), the same every run.

@@ -11,7 +11,6 @@ use std::sync::Arc;
 use datafusion::arrow::array::{
     ArrayRef, RecordBatch, StringArray, TimestampNanosecondArray, UInt64Array,
 };
-use datafusion::arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use datafusion::catalog::TableProvider;
 
 use crate::storage::Engine;
@@ -34,67 +33,44 @@ pub fn table(
 
 fn unflushed_tables(engine: &Engine) -> datafusion::error::Result<RecordBatch> {
     let rows = engine.unflushed_tables();
-    let schema = Arc::new(Schema::new(vec![
-        Field::new("database", DataType::Utf8, false),
-        Field::new("table", DataType::Utf8, false),
-        Field::new("buffered_rows", DataType::UInt64, false),
-        Field::new("failures", DataType::UInt64, false),
-        Field::new("wal_from", DataType::UInt64, false),
-        Field::new("last_error", DataType::Utf8, false),
-        Field::new(
-            "last_failure",
-            DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into())),
-            false,
-        ),
-    ]));
-    let text = |f: &dyn Fn(&crate::storage::UnflushedTable) -> String| -> ArrayRef {
-        Arc::new(StringArray::from(rows.iter().map(f).collect::<Vec<_>>()))
-    };
-    let int = |f: &dyn Fn(&crate::storage::UnflushedTable) -> u64| -> ArrayRef {
-        Arc::new(UInt64Array::from(rows.iter().map(f).collect::<Vec<_>>()))
-    };
-    let columns = vec![
-        text(&|r| r.db.clone()),
-        text(&|r| r.table.clone()),
-        int(&|r| r.buffered_rows as u64),
-        int(&|r| r.state.failures),
-        int(&|r| r.state.wal_from),
-        text(&|r| r.state.error.clone()),
-        Arc::new(
-            TimestampNanosecondArray::from(rows.iter().map(|r| r.state.since).collect::<Vec<_>>())
-                .with_timezone("UTC"),
-        ),
-    ];
-    Ok(RecordBatch::try_new(schema, columns)?)
+    batch(vec![
+        ("database", text(&rows, |r| r.db.clone())),
+        ("table", text(&rows, |r| r.table.clone())),
+        ("buffered_rows", uint(&rows, |r| r.buffered_rows as u64)),
+        ("failures", uint(&rows, |r| r.state.failures)),
+        ("wal_from", uint(&rows, |r| r.state.wal_from)),
+        ("last_error", text(&rows, |r| r.state.error.clone())),
+        ("last_failure", time(&rows, |r| r.state.since)),
+    ])
 }
 
 fn quarantine(engine: &Engine) -> datafusion::error::Result<RecordBatch> {
     let rows = engine.quarantined();
-    let schema = Arc::new(Schema::new(vec![
-        Field::new("path", DataType::Utf8, false),
-        Field::new("source", DataType::Utf8, false),
-        Field::new("reason", DataType::Utf8, false),
-        Field::new("bytes", DataType::UInt64, false),
-        Field::new(
-            "time",
-            DataType::Timestamp(TimeUnit::Nanosecond, Some("UTC".into())),
-            false,
-        ),
-    ]));
-    let text = |f: &dyn Fn(&crate::storage::quarantine::Quarantined) -> String| -> ArrayRef {
-        Arc::new(StringArray::from(rows.iter().map(f).collect::<Vec<_>>()))
-    };
-    let columns = vec![
-        text(&|r| r.path.display().to_string()),
-        text(&|r| r.source.clone()),
-        text(&|r| r.reason.clone()),
-        Arc::new(UInt64Array::from(
-            rows.iter().map(|r| r.bytes).collect::<Vec<_>>(),
-        )) as ArrayRef,
-        Arc::new(
-            TimestampNanosecondArray::from(rows.iter().map(|r| r.time).collect::<Vec<_>>())
-                .with_timezone("UTC"),
-        ),
-    ];
-    Ok(RecordBatch::try_new(schema, columns)?)
+    batch(vec![
+        ("path", text(&rows, |r| r.path.display().to_string())),
+        ("source", text(&rows, |r| r.source.clone())),
+        ("reason", text(&rows, |r| r.reason.clone())),
+        ("bytes", uint(&rows, |r| r.bytes)),
+        ("time", time(&rows, |r| r.time)),
+    ])
+}
+
+/// A batch of named columns, none nullable.
+fn batch(columns: Vec<(&str, ArrayRef)>) -> datafusion::error::Result<RecordBatch> {
+    Ok(RecordBatch::try_from_iter_with_nullable(
+        columns.into_iter().map(|(name, a)| (name, a, false)),
+    )?)
+}
+
+fn text<T>(rows: &[T], f: impl Fn(&T) -> String) -> ArrayRef {
+    Arc::new(StringArray::from_iter_values(rows.iter().map(f)))
+}
+
+fn uint<T>(rows: &[T], f: impl Fn(&T) -> u64) -> ArrayRef {
+    Arc::new(UInt64Array::from_iter_values(rows.iter().map(f)))
+}
+
+/// Timestamps in ns since the epoch, in UTC.
+fn time<T>(rows: &[T], f: impl Fn(&T) -> i64) -> ArrayRef {
+    Arc::new(TimestampNanosecondArray::from_iter_values(rows.iter().map(f)).with_timezone("UTC"))
 }

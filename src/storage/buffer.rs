@@ -66,6 +66,20 @@ struct SeriesBuffer {
     ooo: std::collections::BTreeMap<i64, Row>,
 }
 
+/// Sets fields of a row, later values winning; returns the bytes this adds.
+fn set_fields(row: &mut Row, fields: impl IntoIterator<Item = (usize, Value)>) -> usize {
+    let mut bytes = 0;
+    for (id, value) in fields {
+        if row.len() <= id {
+            bytes += (id + 1).saturating_sub(row.len().max(1)) * SLOT_BYTES;
+            row.resize(id + 1, None);
+        }
+        bytes += value.heap_size();
+        row[id] = Some(value);
+    }
+    bytes
+}
+
 /// Memory of an out-of-order row (tree node share included), beyond its values.
 const OOO_ROW_BYTES: usize = ROW_BYTES + 16;
 
@@ -166,11 +180,11 @@ impl SeriesBuffer {
     /// Sets one field of the row at `time`; returns (row created, bytes added). A float
     /// series stays one while rows bring just its float field.
     fn set_one(&mut self, time: i64, id: usize, value: Value) -> (bool, isize) {
-        if matches!(self.find(time), Err(i) if i < self.times.len()) {
+        let at = self.find(time);
+        if matches!(at, Err(i) if i < self.times.len()) {
             return self.merge_ooo(time, std::iter::once((id, value)));
         }
         if let Value::Float(v) = value {
-            let at = self.find(time);
             if self.times.is_empty() {
                 self.values = Values::Floats(id, Vec::new());
             }
@@ -182,50 +196,50 @@ impl SeriesBuffer {
                         floats[i] = v;
                         (false, 0)
                     }
-                    Err(i) => {
-                        self.times.insert(i, time);
-                        floats.insert(i, v);
+                    Err(_) => {
+                        self.times.push(time);
+                        floats.push(v);
                         (true, FLOAT_ROW_BYTES as isize)
                     }
                 };
             }
         }
-        self.merge(time, std::iter::once((id, value)))
+        self.merge_at(at, time, std::iter::once((id, value)))
     }
 
-    /// Sets fields of the row at `time` in general rows; returns (row created, bytes
-    /// added).
+    /// Sets fields of the row at `time`; returns (row created, bytes added).
     fn merge(
         &mut self,
         time: i64,
         fields: impl IntoIterator<Item = (usize, Value)>,
     ) -> (bool, isize) {
-        if matches!(self.find(time), Err(i) if i < self.times.len()) {
+        let at = self.find(time);
+        if matches!(at, Err(i) if i < self.times.len()) {
             return self.merge_ooo(time, fields);
         }
+        self.merge_at(at, time, fields)
+    }
+
+    /// [`merge`](Self::merge) in general rows, for a time found at `at` (`Ok`) or after
+    /// the last row (`Err`).
+    fn merge_at(
+        &mut self,
+        at: Result<usize, usize>,
+        time: i64,
+        fields: impl IntoIterator<Item = (usize, Value)>,
+    ) -> (bool, isize) {
         let mut bytes = self.make_general();
-        let at = self.find(time);
         let Values::Rows(rows) = &mut self.values else {
             unreachable!("general rows");
         };
-        let (i, created) = match at {
-            Ok(i) => (i, false),
-            Err(i) => {
-                self.times.insert(i, time);
-                rows.insert(i, Row::new());
-                bytes += ROW_BYTES;
-                (i, true)
-            }
-        };
-        let row = &mut rows[i];
-        for (id, value) in fields {
-            if row.len() <= id {
-                bytes += (id + 1).saturating_sub(row.len().max(1)) * SLOT_BYTES;
-                row.resize(id + 1, None);
-            }
-            bytes += value.heap_size();
-            row[id] = Some(value);
-        }
+        let created = at.is_err();
+        let i = at.unwrap_or_else(|_| {
+            self.times.push(time);
+            rows.push(Row::new());
+            bytes += ROW_BYTES;
+            rows.len() - 1
+        });
+        bytes += set_fields(&mut rows[i], fields);
         (created, bytes as isize)
     }
 
@@ -236,20 +250,11 @@ impl SeriesBuffer {
         time: i64,
         fields: impl IntoIterator<Item = (usize, Value)>,
     ) -> (bool, isize) {
-        let mut bytes = 0;
-        let created = !self.ooo.contains_key(&time);
-        if created {
-            bytes += OOO_ROW_BYTES;
-        }
-        let row = self.ooo.entry(time).or_default();
-        for (id, value) in fields {
-            if row.len() <= id {
-                bytes += (id + 1).saturating_sub(row.len().max(1)) * SLOT_BYTES;
-                row.resize(id + 1, None);
-            }
-            bytes += value.heap_size();
-            row[id] = Some(value);
-        }
+        let (created, row) = match self.ooo.entry(time) {
+            std::collections::btree_map::Entry::Occupied(e) => (false, e.into_mut()),
+            std::collections::btree_map::Entry::Vacant(e) => (true, e.insert(Row::new())),
+        };
+        let bytes = set_fields(row, fields) + if created { OOO_ROW_BYTES } else { 0 };
         let mut net = bytes as isize;
         if self.ooo.len() * 4 > self.times.len() {
             net += self.fold();

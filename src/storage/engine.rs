@@ -147,12 +147,12 @@ impl Engine {
             .all_tables()
             .iter()
             .filter_map(|t| {
-                let u = t.state.read().unflushed.clone()?;
+                let st = t.state.read();
                 Some(UnflushedTable {
                     db: t.db.clone(),
                     table: t.name.clone(),
-                    buffered_rows: t.state.read().frozen.iter().map(|f| f.buffer.rows()).sum(),
-                    state: u,
+                    buffered_rows: st.frozen.iter().map(|f| f.buffer.rows()).sum(),
+                    state: st.unflushed.clone()?,
                 })
             })
             .collect()

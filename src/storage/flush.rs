@@ -69,9 +69,9 @@ pub(super) fn checkpoint(shared: &Shared, tx: &mpsc::Sender<Command>) -> Result<
         .stats
         .flush_failures
         .fetch_add(failed.len() as u64, Ordering::Relaxed);
-    write_checkpoint_file(shared, cp.wal_upto)?;
+    let file = write_checkpoint_file(shared, cp.wal_upto)?;
     *written_upto = cp.wal_upto;
-    remove_covered_wal(shared, cp.wal_upto)?;
+    remove_covered_wal(shared, &file)?;
     shared.stats.flushes.fetch_add(1, Ordering::Relaxed);
     if rows > 0 {
         tracing::info!(
@@ -106,35 +106,30 @@ fn held_tables(shared: &Shared) -> Vec<Held> {
         .collect()
 }
 
-/// Writes the checkpoint file for `wal_upto` with the tables held now.
-pub(super) fn write_checkpoint_file(shared: &Shared, wal_upto: u64) -> Result<()> {
-    write_checkpoint(
-        &shared.dir,
-        &CheckpointFile {
-            wal_upto,
-            held: held_tables(shared),
-        },
-    )
+/// Writes the checkpoint file for `wal_upto` with the tables held now; returns it.
+fn write_checkpoint_file(shared: &Shared, wal_upto: u64) -> Result<CheckpointFile> {
+    let file = CheckpointFile {
+        wal_upto,
+        held: held_tables(shared),
+    };
+    write_checkpoint(&shared.dir, &file)?;
+    Ok(file)
 }
 
 /// Rewrites the checkpoint file without tables that no longer exist (after a DROP, so a
 /// dropped table's rows are not replayed from the WAL files kept for it).
 pub(super) fn rewrite_checkpoint(shared: &Shared) -> Result<()> {
     let written_upto = shared.checkpoint_lock.lock();
-    write_checkpoint_file(shared, *written_upto)?;
-    remove_covered_wal(shared, *written_upto)
+    let file = write_checkpoint_file(shared, *written_upto)?;
+    remove_covered_wal(shared, &file)
 }
 
 /// Removes the WAL files the checkpoint covers and no held table needs.
-fn remove_covered_wal(shared: &Shared, wal_upto: u64) -> Result<()> {
-    let keep_from = held_tables(shared)
-        .iter()
-        .map(|h| h.wal_from)
-        .min()
-        .unwrap_or(u64::MAX);
+fn remove_covered_wal(shared: &Shared, cp: &CheckpointFile) -> Result<()> {
+    let keep_from = cp.keep_from();
     let wal_dir = shared.dir.join("wal");
     for id in wal::list(&wal_dir)? {
-        if id <= wal_upto && id < keep_from {
+        if id <= cp.wal_upto && id < keep_from {
             let p = wal_dir.join(wal::file_name(id));
             fs::remove_file(&p).map_err(|e| Error::io("remove WAL", &p, e))?;
         }

@@ -111,9 +111,10 @@ pub(super) fn replay_wal(shared: &Shared, dir: &Path, wal_dir: &Path) -> Result<
         });
     }
     let mut last_id = cp.wal_upto;
+    let keep_from = cp.keep_from();
     for id in wal::list(wal_dir)? {
         let covered = id <= cp.wal_upto;
-        if covered && id < cp.keep_from() {
+        if covered && id < keep_from {
             let p = wal_dir.join(wal::file_name(id));
             fs::remove_file(&p).map_err(|e| Error::io("remove WAL", &p, e))?;
             continue;

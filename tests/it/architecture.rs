@@ -63,17 +63,7 @@ fn src() -> PathBuf {
 
 /// Every `.rs` file under `dir`.
 fn rust_files(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            out.extend(rust_files(&path));
-        } else if path.extension().is_some_and(|e| e == "rs") {
-            out.push(path);
-        }
-    }
-    out.sort();
-    out
+    crate::harness::files_with_extension(dir, "rs")
 }
 
 /// The top-level module a file under `src/` belongs to (`storage/wal.rs` → `storage`).

@@ -98,17 +98,7 @@ fn wal_files(data: &std::path::Path) -> Vec<std::path::PathBuf> {
 
 /// The segment files under `dir`, in name order.
 fn segment_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir).unwrap() {
-        let p = e.unwrap().path();
-        if p.is_dir() {
-            out.extend(segment_files(&p));
-        } else if p.extension().is_some_and(|x| x == "seg") {
-            out.push(p);
-        }
-    }
-    out.sort();
-    out
+    crate::harness::files_with_extension(dir, "seg")
 }
 
 /// A flipped bit in the middle of a WAL file costs that one record: the records after it
