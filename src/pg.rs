@@ -43,6 +43,7 @@ use crate::error::{Classify, SqlState};
 use crate::query::{DEFAULT_DATABASE, QueryEngine, statements};
 
 pub mod auth;
+pub mod bind;
 pub mod cancel;
 pub mod encode;
 pub mod rewrite;
@@ -312,7 +313,9 @@ impl ExtendedQueryHandler for Dispatcher {
         let (sql, parsed) = &portal.statement.statement;
         // Our own statements are parsed into a statement without a plan (see DispatchParser).
         let Some((stmt, plan)) = parsed else {
-            if let Some(parsed) = statements::parse(sql) {
+            let sql =
+                bind::bind(sql, portal).map_err(|(state, m)| user_error("ERROR", state, m))?;
+            if let Some(parsed) = statements::parse(&sql) {
                 let stmt = parsed.map_err(statement_error)?;
                 return self.execute_own(client, stmt).await;
             }
@@ -476,7 +479,10 @@ impl QueryParser for DispatchParser {
         C: ClientInfo + Unpin + Send + Sync,
     {
         if let Some(parsed) = statements::parse(sql) {
-            parsed.map_err(statement_error)?;
+            // With placeholders it is checked once its values are bound.
+            if bind::parameter_count(sql) == 0 {
+                parsed.map_err(statement_error)?;
+            }
             return Ok(Some((sql.to_string(), None)));
         }
         let mut parsed = self
@@ -506,7 +512,7 @@ impl QueryParser for DispatchParser {
 
     fn get_parameter_types(&self, stmt: &Self::Statement) -> PgWireResult<Vec<Type>> {
         if stmt.1.is_none() {
-            return Ok(Vec::new());
+            return Ok(vec![Type::TEXT; bind::parameter_count(&stmt.0)]);
         }
         self.services.parameter_types(stmt)
     }

@@ -24,6 +24,9 @@ pub struct ScrapeConfig {
     pub honor_timestamps: bool,
     /// More samples than this fail the scrape (0: no limit).
     pub sample_limit: usize,
+    /// A larger body (after gunzip) fails the scrape: bytes, or `10MB`, `512KiB`
+    /// (default 64 MiB, also when 0).
+    pub body_size_limit: BodySizeLimit,
     /// The database the samples go to.
     pub database: String,
     pub static_configs: Vec<StaticConfig>,
@@ -67,6 +70,7 @@ impl Default for ScrapeConfig {
             honor_labels: false,
             honor_timestamps: true,
             sample_limit: 0,
+            body_size_limit: BodySizeLimit::default(),
             database: crate::ingest::DEFAULT_DATABASE.into(),
             static_configs: Vec::new(),
             file_sd_configs: Vec::new(),
@@ -247,5 +251,55 @@ impl Job {
             }
         }
         out
+    }
+}
+
+/// A scrape's largest body, as Prometheus writes it (`body_size_limit: 10MB`, units of
+/// 1024) or as a plain byte count.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct BodySizeLimit(pub usize);
+
+impl BodySizeLimit {
+    /// The limit in bytes; 0 means the default, 64 MiB.
+    pub fn get(self) -> usize {
+        if self.0 == 0 { MAX_BODY_BYTES } else { self.0 }
+    }
+
+    fn parse(text: &str) -> Option<usize> {
+        let text = text.trim();
+        let split = text
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(text.len());
+        let (n, unit) = text.split_at(split);
+        let n: usize = n.parse().ok()?;
+        let scale: usize = match unit.trim().to_ascii_uppercase().as_str() {
+            "" | "B" => 1,
+            "KB" | "KIB" | "K" => 1 << 10,
+            "MB" | "MIB" | "M" => 1 << 20,
+            "GB" | "GIB" | "G" => 1 << 30,
+            _ => return None,
+        };
+        n.checked_mul(scale)
+    }
+}
+
+impl<'de> Deserialize<'de> for BodySizeLimit {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Number(u64),
+            Text(String),
+        }
+        match Raw::deserialize(d)? {
+            Raw::Number(n) => usize::try_from(n)
+                .map(BodySizeLimit)
+                .map_err(serde::de::Error::custom),
+            Raw::Text(t) => BodySizeLimit::parse(&t).map(BodySizeLimit).ok_or_else(|| {
+                serde::de::Error::custom(format!(
+                    "body_size_limit: {t:?} is not a size (bytes, or a number with KB, MB or GB)"
+                ))
+            }),
+        }
     }
 }

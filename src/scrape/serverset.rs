@@ -136,6 +136,24 @@ fn get_bytes(b: &mut &[u8]) -> Result<Vec<u8>, ZkError> {
     Ok(out)
 }
 
+/// A getChildren reply: a count, then that many strings. The count comes from the
+/// server, so it sizes nothing until the strings are there (each takes 4 bytes or more).
+fn parse_children(reply: &[u8]) -> Result<Vec<String>, ZkError> {
+    let mut b = reply;
+    let n = get_i32(&mut b)?.max(0) as usize;
+    if n > b.len() / 4 {
+        return Err(ZkError::Protocol(format!(
+            "{n} children announced in a reply of {} bytes",
+            reply.len()
+        )));
+    }
+    let mut out = Vec::with_capacity(n);
+    for _ in 0..n {
+        out.push(String::from_utf8_lossy(&get_bytes(&mut b)?).into_owned());
+    }
+    Ok(out)
+}
+
 impl Session {
     /// Connects to `server` and opens a new session.
     pub async fn connect(server: &str, timeout: Duration) -> Result<Session, ZkError> {
@@ -265,15 +283,7 @@ impl Session {
             .call(OP_GET_CHILDREN, &Self::path_request(path, watch))
             .await
         {
-            Ok(reply) => {
-                let mut b = &reply[..];
-                let n = get_i32(&mut b)?.max(0);
-                let mut out = Vec::with_capacity(n as usize);
-                for _ in 0..n {
-                    out.push(String::from_utf8_lossy(&get_bytes(&mut b)?).into_owned());
-                }
-                Ok(Some(out))
-            }
+            Ok(reply) => parse_children(&reply).map(Some),
             Err(ZkError::Code(ERR_NO_NODE)) => Ok(None),
             Err(e) => Err(e),
         }
@@ -505,5 +515,27 @@ mod tests {
         assert!(parse_member("/x", b"not json").is_err());
         let v6 = parse_member("/x", br#"{"serviceEndpoint":{"host":"::1","port":1}}"#).unwrap();
         assert_eq!(v6.targets, vec!["[::1]:1"]);
+    }
+
+    /// A server's counts size nothing: a reply announcing 2^31 children of nothing is an
+    /// error, not a 48 GiB allocation; lengths past the reply are errors too.
+    #[test]
+    fn reply_counts_are_checked_against_the_reply() {
+        let mut huge = Vec::new();
+        huge.extend_from_slice(&i32::MAX.to_be_bytes());
+        assert!(parse_children(&huge).is_err());
+        let mut lying = Vec::new();
+        lying.extend_from_slice(&2i32.to_be_bytes());
+        lying.extend_from_slice(&1000i32.to_be_bytes());
+        lying.extend_from_slice(b"abcd");
+        assert!(parse_children(&lying).is_err());
+        let mut ok = Vec::new();
+        ok.extend_from_slice(&2i32.to_be_bytes());
+        for name in ["a", "member_1"] {
+            ok.extend_from_slice(&(name.len() as i32).to_be_bytes());
+            ok.extend_from_slice(name.as_bytes());
+        }
+        assert_eq!(parse_children(&ok).unwrap(), vec!["a", "member_1"]);
+        assert!(parse_children(&[0, 0]).is_err());
     }
 }

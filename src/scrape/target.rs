@@ -281,22 +281,29 @@ impl Scraper {
         };
         let format = exposition::Format::from_content_type(&header("content-type"));
         let gzip = header("content-encoding").eq_ignore_ascii_case("gzip");
-        let body = response.bytes().await.map_err(|e| e.to_string())?;
-        if body.len() > MAX_BODY_BYTES {
-            return Err(format!("body over {MAX_BODY_BYTES} bytes"));
+        let limit = job.config.body_size_limit.get();
+        let over = || format!("body over the body_size_limit of {limit} bytes");
+        // Read as it arrives, so a target that sends too much costs at most the limit.
+        let mut response = response;
+        let mut body = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(|e| e.to_string())? {
+            if body.len() + chunk.len() > limit {
+                return Err(over());
+            }
+            body.extend_from_slice(&chunk);
         }
         let body = if gzip {
             let mut out = Vec::new();
             flate2::read::GzDecoder::new(&body[..])
-                .take(MAX_BODY_BYTES as u64 + 1)
+                .take(limit as u64 + 1)
                 .read_to_end(&mut out)
                 .map_err(|e| format!("gzip: {e}"))?;
-            if out.len() > MAX_BODY_BYTES {
-                return Err(format!("body over {MAX_BODY_BYTES} bytes"));
+            if out.len() > limit {
+                return Err(over());
             }
             out
         } else {
-            body.to_vec()
+            body
         };
         Ok((body, format))
     }

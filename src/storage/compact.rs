@@ -62,7 +62,7 @@ pub fn compact_partition(
     });
     let (inputs, seq) = if purge {
         // Everything, ranked above the tombstones it applies, so they are done.
-        (all, next_seq())
+        (all.clone(), next_seq())
     } else {
         // Tiered: the oldest run of at least `min_segments` segments of one generation,
         // adjacent in precedence order. The output takes the run's place (its newest
@@ -78,6 +78,7 @@ pub fn compact_partition(
         let seq = run.iter().map(|s| s.footer.seq).max().unwrap_or_default();
         (run.to_vec(), seq)
     };
+    drop(all);
     if inputs.is_empty() {
         return Ok(false);
     }
@@ -146,19 +147,45 @@ pub fn compact_partition(
     for i in &inputs {
         i.obsolete.store(true, Ordering::SeqCst);
     }
+    // A tombstone may be pruned only once no file it covers can come back: an input that
+    // a reader still holds stays on disk (and, when the output is empty, nothing on disk
+    // says it was replaced), so it keeps the tombstones above it for a later pass.
+    let inputs: Vec<(u64, std::path::PathBuf)> = {
+        let named = inputs
+            .iter()
+            .map(|s| (s.footer.seq, s.path.clone()))
+            .collect();
+        drop(files);
+        drop(inputs);
+        named
+    };
+    let lingering = inputs
+        .iter()
+        .filter(|(_, p)| p.exists())
+        .map(|(seq, _)| *seq);
     // Tombstones older than every remaining segment and buffer have done their work.
     let oldest = st
         .segments
         .iter()
         .map(|s| s.footer.seq)
         .chain(st.frozen.iter().map(|f| f.seq))
+        .chain(lingering)
         .min();
     let before = st.meta.tombstones.len();
-    st.meta
+    let kept: Vec<_> = st
+        .meta
         .tombstones
-        .retain(|t| oldest.is_some_and(|o| t.seq > o));
-    if st.meta.tombstones.len() != before {
-        super::meta::write(&table.dir, &st.meta)?;
+        .iter()
+        .filter(|t| oldest.is_some_and(|o| t.seq > o))
+        .cloned()
+        .collect();
+    if kept.len() != before {
+        // The deletions must be durable before the tombstones that stood in for them go.
+        super::fsync_dir(&table.dir.join(partition_dir(partition)))?;
+        let mut new = st.meta.clone();
+        new.tombstones = kept;
+        super::meta::write(&table.dir, &new)?;
+        st.meta = new;
     }
     Ok(true)
 }

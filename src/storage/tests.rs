@@ -576,3 +576,51 @@ async fn failed_fsync_is_never_acknowledged() {
         rows.time
     );
 }
+
+fn copy_tree(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let target = to.join(e.file_name());
+        if e.path().is_dir() {
+            copy_tree(&e.path(), &target);
+        } else {
+            std::fs::copy(e.path(), target).unwrap();
+        }
+    }
+}
+
+/// A compaction whose inputs are all deleted rows writes no output, so nothing on disk
+/// says its inputs were replaced: their tombstone must outlive them. The files as they
+/// stand at any moment (a crash) never bring deleted rows back.
+#[tokio::test]
+async fn compaction_that_empties_a_partition_never_resurrects_rows() {
+    let dir = tempfile::tempdir().unwrap();
+    let e = Engine::open(dir.path(), StorageConfig::default()).unwrap();
+    let pts = (0..20)
+        .map(|i| point("m", "a", i, vec![("x", Value::Float(i as f64))]))
+        .collect();
+    e.write("d", pts, OPTS).await.unwrap();
+    e.flush().unwrap();
+    assert!(e.delete("d", "m", TimeRange::ALL, Vec::new()).unwrap());
+    let table = e.database("d").unwrap().table("m").unwrap();
+    let held = table.state.read().segments[0].clone();
+    e.compact(2).unwrap();
+    assert!(table.state.read().segments.is_empty());
+    assert!(held.path.exists(), "a reader still holds the input");
+    assert_eq!(
+        table.state.read().meta.tombstones.len(),
+        1,
+        "the tombstone stays while its rows are on disk"
+    );
+    let crashed = tempfile::tempdir().unwrap();
+    copy_tree(dir.path(), crashed.path());
+    let c = Engine::open(crashed.path(), StorageConfig::default()).unwrap();
+    assert_eq!(count(&c, "d", "m"), 0, "deleted rows came back");
+    drop(c);
+    drop(held);
+    assert_eq!(count(&e, "d", "m"), 0);
+    drop(e);
+    let e = Engine::open(dir.path(), StorageConfig::default()).unwrap();
+    assert_eq!(count(&e, "d", "m"), 0);
+}

@@ -221,3 +221,68 @@ async fn non_ascii_settings_are_errors_not_panics() {
         Some("1")
     );
 }
+
+/// Bound parameters of Sundial's own statements are their values, quoted as literals
+/// (never spliced as SQL), and checked; the extended protocol's row limit per Execute
+/// (a portal's `max_rows`) is honoured.
+#[tokio::test]
+async fn bound_parameters_and_portal_row_limits() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::in_process(dir.path(), |_| {});
+    let lines: String = (0..10)
+        .map(|i| format!("cpu,host={} v={i}i {}\n", ["a", "b"][i % 2], i + 1))
+        .collect();
+    let mut c = rows_of(&server, "d", &lines).await;
+    // A quote in the value is part of the value, not SQL.
+    let n = c
+        .execute("DELETE FROM cpu WHERE host = $1", &[&"a' OR host <> 'x"])
+        .await
+        .unwrap();
+    assert_eq!(n, 0);
+    assert_eq!(count(&c, "SELECT count(*) FROM cpu").await, 10);
+    c.execute("DELETE FROM cpu WHERE host = $1", &[&"a"])
+        .await
+        .unwrap();
+    assert_eq!(count(&c, "SELECT count(*) FROM cpu").await, 5);
+    assert_eq!(
+        count(&c, "SELECT count(*) FROM cpu WHERE host = 'b'").await,
+        5
+    );
+    // Typed by the client: an integer (sent binary) where a time in nanoseconds goes.
+    use tokio_postgres::types::Type;
+    let typed = c
+        .prepare_typed(
+            "DELETE FROM cpu WHERE host = $1 AND time <= to_timestamp_nanos($2)",
+            &[Type::TEXT, Type::INT8],
+        )
+        .await
+        .unwrap();
+    c.execute(&typed, &[&"b", &4i64]).await.unwrap();
+    assert_eq!(count(&c, "SELECT count(*) FROM cpu").await, 3);
+    let e = c
+        .execute("DELETE FROM cpu WHERE host = $1 AND host = $2", &[&"b"])
+        .await
+        .expect_err("a missing parameter");
+    assert!(!e.to_string().is_empty());
+    assert_eq!(count(&c, "SELECT count(*) FROM cpu").await, 3);
+
+    // max_rows: three Executes of at most 2 rows each, then the end.
+    c.simple_query("CREATE DATABASE IF NOT EXISTS d")
+        .await
+        .unwrap();
+    let tx = c.transaction().await.unwrap();
+    let portal = tx
+        .bind("SELECT v FROM cpu ORDER BY time", &[])
+        .await
+        .unwrap();
+    let mut chunks = Vec::new();
+    loop {
+        let rows = tx.query_portal(&portal, 2).await.unwrap();
+        if rows.is_empty() {
+            break;
+        }
+        chunks.push(rows.iter().map(|r| r.get::<_, i64>(0)).collect::<Vec<_>>());
+    }
+    assert_eq!(chunks, vec![vec![5, 7], vec![9]]);
+    tx.commit().await.unwrap();
+}

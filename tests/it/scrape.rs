@@ -616,3 +616,69 @@ async fn serverset_targets_from_zookeeper() {
     )
     .await;
 }
+
+/// A target that never stops sending: the scrape stops reading at `body_size_limit`
+/// (counted as it arrives), fails with `up = 0` at once, not at its timeout, while a
+/// target under the limit is scraped.
+#[tokio::test]
+async fn body_size_limit_is_enforced_while_reading() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dir = tempfile::tempdir().unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let endless = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = [0u8; 4096];
+                let _ = sock.read(&mut buf).await;
+                let head =
+                    "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\n";
+                if sock.write_all(head.as_bytes()).await.is_err() {
+                    return;
+                }
+                let chunk = "endless_metric{k=\"v\"} 1\n".repeat(400);
+                while sock.write_all(chunk.as_bytes()).await.is_ok() {}
+            });
+        }
+    });
+    let small = fixed_http("text/plain", "small_metric 1\n".into()).await;
+    let (_server, pg) = serve_config(
+        dir.path(),
+        &format!(
+            "[[scrape_configs]]\njob_name = \"endless\"\nscrape_interval = \"20s\"\nscrape_timeout = \"20s\"\n\
+             body_size_limit = \"64KB\"\n\
+             [[scrape_configs.static_configs]]\ntargets = [\"127.0.0.1:{endless}\"]\n\
+             [[scrape_configs]]\njob_name = \"small\"\nscrape_interval = \"20s\"\nbody_size_limit = 65536\n\
+             [[scrape_configs.static_configs]]\ntargets = [\"127.0.0.1:{small}\"]\n"
+        ),
+    )
+    .await;
+    // The first scrape comes within one interval (20 s); reading to the timeout (20 s
+    // more) would miss the 30 s this waits.
+    eventually(&pg, "SELECT value FROM up WHERE job = 'endless'", |v| {
+        v == "0"
+    })
+    .await;
+    let took: f64 = scalar(
+        &pg,
+        "SELECT value FROM scrape_duration_seconds WHERE job = 'endless'",
+    )
+    .await
+    .unwrap()
+    .parse()
+    .unwrap();
+    assert!(took < 10.0, "the scrape read for {took} s");
+    eventually(&pg, "SELECT value FROM up WHERE job = 'small'", |v| {
+        v == "1"
+    })
+    .await;
+    assert_eq!(
+        scalar(
+            &pg,
+            "SELECT count(*) FROM information_schema.tables WHERE table_name = 'endless_metric'"
+        )
+        .await
+        .as_deref(),
+        Some("0")
+    );
+}
