@@ -150,6 +150,17 @@ pub struct StorageConfig {
     pub partition_width: crate::duration::Duration,
     /// Compact a partition once it has this many segments (0 turns compaction off).
     pub compaction_min_segments: usize,
+    /// A write that would add a series past this many in one table is refused for those
+    /// points (400 naming the line and the limit; 0: no limit).
+    pub max_series_per_table: usize,
+    /// The same for all the tables of one database (InfluxDB's `max-series-per-database`).
+    pub max_series_per_database: usize,
+    /// Tags and fields a table may have (a point adding more is refused; 0: no limit).
+    pub max_columns_per_table: usize,
+    /// Tags one point (line) may carry.
+    pub max_tags_per_point: usize,
+    /// Fields one point (line) may carry.
+    pub max_fields_per_point: usize,
 }
 
 impl Default for StorageConfig {
@@ -159,6 +170,11 @@ impl Default for StorageConfig {
             flush_interval: crate::duration::Duration::from_secs(600),
             partition_width: crate::duration::Duration::from_secs(86_400),
             compaction_min_segments: 4,
+            max_series_per_table: 1_000_000,
+            max_series_per_database: 1_000_000,
+            max_columns_per_table: 1_000,
+            max_tags_per_point: 256,
+            max_fields_per_point: 512,
         }
     }
 }
@@ -231,6 +247,12 @@ impl Database {
 
     pub fn table(&self, name: &str) -> Option<Arc<Table>> {
         self.tables.read().get(name).cloned()
+    }
+
+    /// Series in all of its tables.
+    pub fn series_count(&self) -> usize {
+        let tables: Vec<Arc<Table>> = self.tables.read().values().cloned().collect();
+        tables.iter().map(|t| t.state.read().registry.len()).sum()
     }
 
     fn table_or_create(&self, name: &str) -> Arc<Table> {

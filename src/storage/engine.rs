@@ -374,14 +374,23 @@ impl Shared {
     }
 
     /// Checks points against the schemas (and earlier points of the same batch), without
-    /// changing anything. Returns the accepted points and the rejections.
+    /// changing anything, and — unless `replay` (acknowledged points are never refused
+    /// later) — against the limits on columns and series. Returns the accepted points and
+    /// the rejections.
     pub(super) fn check<'p>(
         &self,
         db: &str,
         points: &[&'p Point],
         accept_partial: bool,
+        replay: bool,
     ) -> (Vec<&'p Point>, Vec<(usize, SchemaError)>) {
         let database = self.dbs.read().get(db).cloned();
+        let limits = if replay {
+            schema::PointLimits::NONE
+        } else {
+            self.point_limits()
+        };
+        let mut series = SeriesGuard::new(self, database.as_deref(), db, points.len(), replay);
         let mut scratch: HashMap<&str, TableSchema> = HashMap::new();
         let mut accepted = Vec::with_capacity(points.len());
         let mut rejected = Vec::new();
@@ -393,7 +402,10 @@ impl Shared {
                     .map(|t| t.schema())
                     .unwrap_or_default()
             });
-            match schema.check(p) {
+            match schema
+                .check(p, limits)
+                .and_then(|()| series.admit(&p.table, &p.tags))
+            {
                 Ok(()) => {
                     schema.extend(p);
                     accepted.push(*p);
@@ -406,6 +418,14 @@ impl Shared {
         }
         self.reserve(db, &accepted);
         (accepted, rejected)
+    }
+
+    fn point_limits(&self) -> schema::PointLimits {
+        schema::PointLimits {
+            columns: self.config.max_columns_per_table,
+            tags: self.config.max_tags_per_point,
+            fields: self.config.max_fields_per_point,
+        }
     }
 
     /// Adds the new columns of accepted points to their tables' schemas at once, so the
@@ -427,14 +447,32 @@ impl Shared {
     }
 
     /// Checks samples against their tables' schemas and adds their field and tag columns
-    /// (creating tables), as [`Shared::check`] and [`Shared::reserve`] do for points.
+    /// (creating tables), as [`Shared::check`] and [`Shared::reserve`] do for points, with
+    /// the same limits unless `replay`.
     /// Returns the accepted samples and the rejections.
     pub(super) fn check_samples(
         &self,
         db: &str,
         tables: Vec<TableSamples>,
+        replay: bool,
     ) -> (Vec<TableSamples>, Vec<(usize, SchemaError)>) {
         let database = self.database_or_create(db);
+        let (limits, db_max, table_max) = if replay {
+            (schema::PointLimits::NONE, 0, 0)
+        } else {
+            (
+                self.point_limits(),
+                self.config.max_series_per_database,
+                self.config.max_series_per_table,
+            )
+        };
+        let total: usize = tables.iter().map(|t| t.samples.len()).sum();
+        let mut db_series = if db_max > 0 {
+            database.series_count()
+        } else {
+            0
+        };
+        let db_near = db_max > 0 && db_series + total > db_max;
         let mut accepted = Vec::with_capacity(tables.len());
         let mut rejected = Vec::new();
         let mut offset = 0;
@@ -447,12 +485,18 @@ impl Shared {
             }
             let table = database.table_or_create(&t.table);
             let mut st = table.state.write();
+            let st = &mut *st;
             let schema = &mut st.schema;
-            if let Err(e) = schema.check_field(&t.field, FieldType::Float) {
+            let new_field = usize::from(schema.field_id(&t.field).is_none());
+            if let Err(e) = schema
+                .check_field(&t.field, FieldType::Float)
+                .and_then(|()| schema.check_columns(&t.table, new_field, limits.columns))
+            {
                 rejected.extend((base..offset).map(|i| (i, e.clone())));
                 continue;
             }
             schema.add_field(&t.field, FieldType::Float);
+            let mut new_keys: std::collections::HashSet<&schema::SeriesKey> = Default::default();
             // Series of one metric mostly share their tag keys: check each run once.
             let mut last_keys: Option<&schema::SeriesKey> = None;
             let mut last_error: Option<SchemaError> = None;
@@ -471,18 +515,48 @@ impl Shared {
                         }
                     });
                     if last_error.is_none() {
+                        let new = key.iter().filter(|(k, _)| !schema.has_tag(k)).count();
+                        last_error = schema.check_columns(&t.table, new, limits.columns).err();
+                    }
+                    if last_error.is_none() {
                         for (k, _) in key {
                             schema.add_tag(k);
                         }
                     }
                     last_keys = Some(key);
                 }
-                if let Some(e) = &last_error {
+                // Near a series limit, each new series is counted against it.
+                let series_error = if last_error.is_none()
+                    && (db_near || table_max > 0 && st.registry.len() + t.samples.len() > table_max)
+                    && !new_keys.contains(key)
+                    && st.registry.get(key).is_none()
+                {
+                    if table_max > 0 && st.registry.len() + new_keys.len() + 1 > table_max {
+                        Some(SchemaError::SeriesLimit {
+                            scope: format!("table '{}'", t.table),
+                            what: "table",
+                            max: table_max,
+                        })
+                    } else if db_max > 0 && db_series + new_keys.len() + 1 > db_max {
+                        Some(SchemaError::SeriesLimit {
+                            scope: format!("database '{db}'"),
+                            what: "database",
+                            max: db_max,
+                        })
+                    } else {
+                        new_keys.insert(key);
+                        None
+                    }
+                } else {
+                    None
+                };
+                if let Some(e) = last_error.as_ref().or(series_error.as_ref()) {
                     rejected.push((base + i, e.clone()));
                 }
-                keep.push(last_error.is_none());
+                keep.push(last_error.is_none() && series_error.is_none());
             }
-            drop(st);
+            db_series += new_keys.len();
+            drop(new_keys);
             let mut keep = keep.into_iter();
             t.samples.retain(|_| keep.next().unwrap_or(false));
             if !t.samples.is_empty() {
@@ -530,5 +604,101 @@ impl Shared {
         dbs.iter()
             .flat_map(|d| d.tables.read().values().cloned().collect::<Vec<_>>())
             .collect()
+    }
+}
+
+/// Counts the series a batch of points adds against the per-table and per-database
+/// limits. Far from both (the usual case) it costs nothing per point; near one, each
+/// point's series is looked up, and new ones are counted.
+type GuardedTable = (
+    Option<Arc<Table>>,
+    usize,
+    std::collections::HashSet<SeriesKey>,
+);
+
+struct SeriesGuard<'a> {
+    database: Option<&'a Database>,
+    db: &'a str,
+    table_max: usize,
+    db_max: usize,
+    batch: usize,
+    db_series: usize,
+    db_near: bool,
+    /// Per table: its series before the batch, and the new keys admitted so far.
+    tables: HashMap<String, GuardedTable>,
+    added: usize,
+}
+
+impl<'a> SeriesGuard<'a> {
+    fn new(
+        shared: &Shared,
+        database: Option<&'a Database>,
+        db: &'a str,
+        batch: usize,
+        off: bool,
+    ) -> SeriesGuard<'a> {
+        let (table_max, db_max) = if off {
+            (0, 0)
+        } else {
+            (
+                shared.config.max_series_per_table,
+                shared.config.max_series_per_database,
+            )
+        };
+        let db_series = match database {
+            Some(d) if db_max > 0 => d.series_count(),
+            _ => 0,
+        };
+        SeriesGuard {
+            database,
+            db,
+            table_max,
+            db_max,
+            batch,
+            db_series,
+            db_near: db_max > 0 && db_series + batch > db_max,
+            tables: HashMap::new(),
+            added: 0,
+        }
+    }
+
+    fn admit(&mut self, table: &str, key: &SeriesKey) -> Result<(), SchemaError> {
+        if self.table_max == 0 && !self.db_near {
+            return Ok(());
+        }
+        if !self.tables.contains_key(table) {
+            let t = self.database.and_then(|d| d.table(table));
+            let n = t.as_ref().map_or(0, |t| t.state.read().registry.len());
+            self.tables
+                .insert(table.to_string(), (t, n, Default::default()));
+        }
+        let (t, before, new) = self.tables.get_mut(table).expect("inserted above");
+        let table_near = self.table_max > 0 && *before + self.batch > self.table_max;
+        if !table_near && !self.db_near {
+            return Ok(());
+        }
+        let known = new.contains(key)
+            || t.as_ref()
+                .is_some_and(|t| t.state.read().registry.get(key).is_some());
+        if known {
+            return Ok(());
+        }
+        if self.table_max > 0 && *before + new.len() + 1 > self.table_max {
+            return Err(SchemaError::SeriesLimit {
+                scope: format!("table '{table}'"),
+                what: "table",
+                max: self.table_max,
+            });
+        }
+        if self.db_max > 0 && self.db_series + self.added + 1 > self.db_max {
+            return Err(SchemaError::SeriesLimit {
+                scope: format!("database '{}'", self.db),
+                what: "database",
+                max: self.db_max,
+            });
+        }
+        new.insert(key.clone());
+        self.added += 1;
+        Ok(())
     }
 }

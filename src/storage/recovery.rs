@@ -136,7 +136,7 @@ pub(super) fn replay_wal(shared: &Shared, dir: &Path, wal_dir: &Path) -> Result<
                         .iter()
                         .filter(|p| !covered || cp.holds(id, &batch.db, &p.table))
                         .collect();
-                    let (accepted, rejected) = shared.check(&batch.db, &refs, true);
+                    let (accepted, rejected) = shared.check(&batch.db, &refs, true, true);
                     shared.apply(&batch.db, &accepted);
                     (accepted.len(), rejected.len())
                 }
@@ -144,7 +144,7 @@ pub(super) fn replay_wal(shared: &Shared, dir: &Path, wal_dir: &Path) -> Result<
                     if covered {
                         tables.retain(|t| cp.holds(id, &db, &t.table));
                     }
-                    let (accepted, rejected) = shared.check_samples(&db, tables);
+                    let (accepted, rejected) = shared.check_samples(&db, tables, true);
                     (shared.apply_samples(&db, &accepted), rejected.len())
                 }
                 Err(e) => {

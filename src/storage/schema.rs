@@ -192,6 +192,39 @@ pub enum SchemaError {
          encoded as a file name (bytes other than letters, digits, '_' and '-' count three)"
     )]
     NameTooLong { what: &'static str, len: usize },
+    #[error("a point has {n} {what}: at most {max} are allowed")]
+    TooMany {
+        what: &'static str,
+        n: usize,
+        max: usize,
+    },
+    #[error(
+        "table '{table}' would have more than {max} columns (tags and fields): \
+         max_columns_per_table limit exceeded"
+    )]
+    TooManyColumns { table: String, max: usize },
+    #[error("{scope} would have more than {max} series: max_series_per_{what} limit exceeded")]
+    SeriesLimit {
+        scope: String,
+        what: &'static str,
+        max: usize,
+    },
+}
+
+/// What a point may add to a table (see [`super::StorageConfig`]; 0: no limit).
+#[derive(Debug, Clone, Copy)]
+pub struct PointLimits {
+    pub columns: usize,
+    pub tags: usize,
+    pub fields: usize,
+}
+
+impl PointLimits {
+    pub const NONE: PointLimits = PointLimits {
+        columns: 0,
+        tags: 0,
+        fields: 0,
+    };
 }
 
 /// The longest database, table, tag key or field name: its file-name encoding (see
@@ -223,8 +256,25 @@ impl TableSchema {
     }
 
     /// Checks that `point` fits without changing anything.
-    pub fn check(&self, point: &Point) -> Result<(), SchemaError> {
+    pub fn check(&self, point: &Point, limits: PointLimits) -> Result<(), SchemaError> {
         check_name("measurement", &point.table)?;
+        for (what, n, max) in [
+            ("tags", point.tags.len(), limits.tags),
+            ("fields", point.fields.len(), limits.fields),
+        ] {
+            if max > 0 && n > max {
+                return Err(SchemaError::TooMany { what, n, max });
+            }
+        }
+        if limits.columns > 0 {
+            let new = point.tags.iter().filter(|(k, _)| !self.has_tag(k)).count()
+                + point
+                    .fields
+                    .iter()
+                    .filter(|(f, _)| self.field_id(f).is_none())
+                    .count();
+            self.check_columns(&point.table, new, limits.columns)?;
+        }
         for (k, v) in &point.tags {
             if k == TIME_COLUMN {
                 return Err(SchemaError::ReservedName);
@@ -239,6 +289,17 @@ impl TableSchema {
         }
         for (name, value) in &point.fields {
             self.check_field(name, value.field_type())?;
+        }
+        Ok(())
+    }
+
+    /// Whether `new` more columns fit under `max` (0: no limit).
+    pub fn check_columns(&self, table: &str, new: usize, max: usize) -> Result<(), SchemaError> {
+        if max > 0 && new > 0 && self.tags.len() + self.fields.len() + new > max {
+            return Err(SchemaError::TooManyColumns {
+                table: table.to_string(),
+                max,
+            });
         }
         Ok(())
     }
@@ -372,20 +433,27 @@ pub struct SeriesRegistry {
 }
 
 impl SeriesRegistry {
+    /// The id of `key` if it is registered.
+    pub fn get(&self, key: &SeriesKey) -> Option<u32> {
+        self.lookup(key_hash(key), key)
+    }
+
+    fn lookup(&self, h: u64, key: &SeriesKey) -> Option<u32> {
+        let &id = self.ids.get(&h)?;
+        if self.keys[id as usize].matches(key) {
+            return Some(id);
+        }
+        self.collisions
+            .get(&h)
+            .and_then(|ids| ids.iter().find(|id| self.keys[**id as usize].matches(key)))
+            .copied()
+    }
+
     /// The id of `key`, registering (and indexing) it if new; the flag says it was new.
     pub fn get_or_insert(&mut self, key: &SeriesKey) -> (u32, bool) {
         let h = key_hash(key);
-        if let Some(&id) = self.ids.get(&h) {
-            if self.keys[id as usize].matches(key) {
-                return (id, false);
-            }
-            if let Some(&id) = self
-                .collisions
-                .get(&h)
-                .and_then(|ids| ids.iter().find(|id| self.keys[**id as usize].matches(key)))
-            {
-                return (id, false);
-            }
+        if let Some(id) = self.lookup(h, key) {
+            return (id, false);
         }
         let id = self.keys.len() as u32;
         self.keys.push(Arc::new(PackedKey::new(key)));

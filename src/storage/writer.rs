@@ -41,7 +41,7 @@ pub(super) fn wal_loop(
                     reply,
                 } => {
                     let refs: Vec<&Point> = points.iter().collect();
-                    let (accepted, rejected) = shared.check(&db, &refs, opts.accept_partial);
+                    let (accepted, rejected) = shared.check(&db, &refs, opts.accept_partial, false);
                     let accepted_idx: Vec<usize> = if accepted.is_empty() {
                         Vec::new()
                     } else {
@@ -73,7 +73,7 @@ pub(super) fn wal_loop(
                     sync: wait,
                     reply,
                 } => {
-                    let (accepted, rejected) = shared.check_samples(&db, tables);
+                    let (accepted, rejected) = shared.check_samples(&db, tables, false);
                     if !accepted.is_empty() {
                         if let Err(e) = writer.append_samples(&db, &accepted) {
                             let _ = reply.send(Err(e));

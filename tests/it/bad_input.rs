@@ -286,3 +286,74 @@ async fn bound_parameters_and_portal_row_limits() {
     assert_eq!(chunks, vec![vec![5, 7], vec![9]]);
     tx.commit().await.unwrap();
 }
+
+/// The line numbers a 400 names.
+fn rejected_lines(text: &str) -> Vec<i64> {
+    let json: serde_json::Value = serde_json::from_str(text).unwrap();
+    json["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["line_number"].as_i64().unwrap())
+        .collect()
+}
+
+/// The cardinality guard and the column limits answer like a partial write: the lines
+/// that would pass a limit are refused (400 naming the line and the limit), the rest are
+/// stored, and series that exist stay writable. A restart (replay) keeps all of them.
+#[tokio::test]
+async fn series_and_column_limits_refuse_the_lines_past_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let configure = |c: &mut sundial::config::Config| {
+        c.storage.max_series_per_table = 3;
+        c.storage.max_series_per_database = 5;
+        c.storage.max_columns_per_table = 4;
+        c.storage.max_tags_per_point = 2;
+    };
+    let server = TestServer::in_process(dir.path(), configure);
+    let lines: String = (0..4)
+        .map(|i| format!("cpu,host=h{i} v=1 {}\n", i + 1))
+        .collect();
+    let (status, text) = server.post("/write?db=card", lines).await;
+    assert_eq!(status, 400, "{text}");
+    assert_eq!(rejected_lines(&text), [4], "{text}");
+    assert!(text.contains("max_series_per_table"), "{text}");
+    // Existing series still take points, repeated ones in a batch count once.
+    let (status, text) = server
+        .post(
+            "/write?db=card",
+            "cpu,host=h0 v=2 10\ncpu,host=h0 v=3 11\ncpu,host=h2 v=2 12\n",
+        )
+        .await;
+    assert_eq!(status, 204, "{text}");
+    // Two more series fit the database, the third does not.
+    let lines = "mem,host=a v=1 1\nmem,host=b v=1 2\nmem,host=b v=2 3\nmem,host=c v=1 4\n";
+    let (status, text) = server.post("/write?db=card", lines).await;
+    assert_eq!(status, 400, "{text}");
+    assert_eq!(rejected_lines(&text), [4], "{text}");
+    assert!(text.contains("max_series_per_database"), "{text}");
+    // Other databases have their own budget.
+    let (status, text) = server.post("/write?db=other", "mem,host=c v=1 4\n").await;
+    assert_eq!(status, 204, "{text}");
+    // Columns and tags per line.
+    let (status, text) = server
+        .post(
+            "/write?db=other",
+            "wide a=1,b=2,c=3 1\nwide,t=1 a=1,b=2,c=3,d=4 2\nwide,x=1,y=2,z=3 a=1 3\n",
+        )
+        .await;
+    assert_eq!(status, 400, "{text}");
+    assert_eq!(rejected_lines(&text), [2, 3], "{text}");
+    assert!(text.contains("max_columns_per_table"), "{text}");
+    assert!(text.contains("3 tags: at most 2"), "{text}");
+    let c = server.pg("card").await;
+    assert_eq!(count(&c, "SELECT count(*) FROM cpu").await, 6);
+    assert_eq!(count(&c, "SELECT count(*) FROM mem").await, 3);
+    let dir_path = dir.path().to_path_buf();
+    drop(c);
+    drop(server);
+    let server = TestServer::in_process(&dir_path, configure);
+    let c = server.pg("card").await;
+    assert_eq!(count(&c, "SELECT count(*) FROM cpu").await, 6);
+    assert_eq!(count(&c, "SELECT count(*) FROM mem").await, 3);
+}
