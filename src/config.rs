@@ -20,6 +20,10 @@ pub struct Config {
     #[serde(with = "crate::addr")]
     pub pg_addr: SocketAddr,
     pub storage: StorageConfig,
+    /// Bytes all running queries may use together (DataFusion's memory pool; sorts and
+    /// aggregations spill past it, other queries fail with SQLSTATE 53200). 0: half of
+    /// the memory the host allows (the smallest of RAM, the cgroup limit, `RLIMIT_AS`).
+    pub query_memory_limit: usize,
     pub http: HttpConfig,
     pub postgres: PostgresConfig,
     /// Users of the Postgres endpoint. None: any user name is accepted without a password.
@@ -39,8 +43,8 @@ pub struct Config {
     pub config_file: Option<PathBuf>,
 }
 
-/// The Postgres endpoint's TLS and authentication.
-#[derive(Debug, Clone, Default, serde::Deserialize, serde::Serialize)]
+/// The Postgres endpoint's TLS, authentication and limits.
+#[derive(Debug, Clone, serde::Deserialize, serde::Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct PostgresConfig {
     /// PEM certificate chain; with `tls_key`, TLS is offered to clients.
@@ -49,6 +53,23 @@ pub struct PostgresConfig {
     pub tls_key: Option<PathBuf>,
     /// `scram-sha-256` (default), `md5` or `password` (cleartext), when users are configured.
     pub auth_method: crate::pg::auth::AuthMethod,
+    /// Connections at once (PostgreSQL's `max_connections`); more are refused with
+    /// SQLSTATE 53300. 0: no limit.
+    pub max_connections: usize,
+    /// `statement_timeout` of sessions that set none (`"5m"`; `"0s"`: none).
+    pub statement_timeout: crate::duration::Duration,
+}
+
+impl Default for PostgresConfig {
+    fn default() -> Self {
+        PostgresConfig {
+            tls_cert: None,
+            tls_key: None,
+            auth_method: Default::default(),
+            max_connections: 100,
+            statement_timeout: crate::duration::Duration::from_secs(300),
+        }
+    }
 }
 
 pub const DEFAULT_DATA_DIR: &str = "./sundial-data";
@@ -65,6 +86,7 @@ impl Default for Config {
             http_addr: DEFAULT_HTTP_ADDR,
             pg_addr: DEFAULT_PG_ADDR,
             storage: StorageConfig::default(),
+            query_memory_limit: 0,
             http: HttpConfig::default(),
             postgres: PostgresConfig::default(),
             users: Vec::new(),

@@ -31,6 +31,8 @@ pub enum Kind {
     Unavailable,
     /// The disk is full: nothing was stored; retry once space is freed.
     StorageFull,
+    /// Busy right now (write buffers full while flushing catches up): retry shortly.
+    Overloaded,
     /// A timeout or a cancel request stopped it.
     Cancelled,
     /// The client did not prove who it is.
@@ -68,6 +70,10 @@ impl SqlState {
     pub const DATA_EXCEPTION: SqlState = SqlState::new("22000", Kind::InvalidInput);
     pub const FEATURE_NOT_SUPPORTED: SqlState = SqlState::new("0A000", Kind::Unsupported);
     pub const INSUFFICIENT_RESOURCES: SqlState = SqlState::new("53000", Kind::LimitExceeded);
+    pub const OUT_OF_MEMORY: SqlState = SqlState::new("53200", Kind::LimitExceeded);
+    pub const TOO_MANY_CONNECTIONS: SqlState = SqlState::new("53300", Kind::LimitExceeded);
+    /// Write buffers are full (`insufficient_resources`, as a retryable condition).
+    pub const BUFFERS_FULL: SqlState = SqlState::new("53000", Kind::Overloaded);
     pub const PROGRAM_LIMIT_EXCEEDED: SqlState = SqlState::new("54000", Kind::LimitExceeded);
     pub const QUERY_CANCELED: SqlState = SqlState::new("57014", Kind::Cancelled);
     pub const IO_ERROR: SqlState = SqlState::new("58030", Kind::Unavailable);
@@ -106,6 +112,7 @@ impl Kind {
             Kind::LimitExceeded => SqlState::PROGRAM_LIMIT_EXCEEDED,
             Kind::Unavailable => SqlState::IO_ERROR,
             Kind::StorageFull => SqlState::DISK_FULL,
+            Kind::Overloaded => SqlState::BUFFERS_FULL,
             Kind::Cancelled => SqlState::QUERY_CANCELED,
             Kind::Unauthenticated => SqlState::INVALID_PASSWORD,
             Kind::Internal => SqlState::INTERNAL_ERROR,
@@ -203,7 +210,7 @@ pub fn classify_datafusion(df: &DataFusionError) -> (SqlState, String) {
         },
         DataFusionError::Plan(_) => SqlState::DATATYPE_MISMATCH,
         DataFusionError::NotImplemented(_) => SqlState::FEATURE_NOT_SUPPORTED,
-        DataFusionError::ResourcesExhausted(_) => SqlState::INSUFFICIENT_RESOURCES,
+        DataFusionError::ResourcesExhausted(_) => SqlState::OUT_OF_MEMORY,
         DataFusionError::ArrowError(..) | DataFusionError::Execution(_) => SqlState::DATA_EXCEPTION,
         _ => SqlState::INTERNAL_ERROR,
     };
@@ -223,6 +230,8 @@ mod tests {
             Kind::Unsupported,
             Kind::LimitExceeded,
             Kind::Unavailable,
+            Kind::StorageFull,
+            Kind::Overloaded,
             Kind::Cancelled,
             Kind::Unauthenticated,
             Kind::Internal,

@@ -154,6 +154,7 @@ pub fn status(kind: Kind) -> StatusCode {
         Kind::LimitExceeded => StatusCode::PAYLOAD_TOO_LARGE,
         Kind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         Kind::StorageFull => StatusCode::INSUFFICIENT_STORAGE,
+        Kind::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
         Kind::Cancelled => StatusCode::REQUEST_TIMEOUT,
         Kind::Unauthenticated => StatusCode::UNAUTHORIZED,
         Kind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
@@ -162,11 +163,13 @@ pub fn status(kind: Kind) -> StatusCode {
 
 impl IntoResponse for HttpError {
     fn into_response(self) -> Response {
-        (
-            status(self.state.kind()),
-            axum::Json(json!({"error": self.message, "sqlstate": self.state.code()})),
-        )
-            .into_response()
+        let body = axum::Json(json!({"error": self.message, "sqlstate": self.state.code()}));
+        let status = status(self.state.kind());
+        if self.state.kind() == Kind::Overloaded {
+            // InfluxDB clients and Telegraf back off on 503 with Retry-After.
+            return (status, [(header::RETRY_AFTER, "1")], body).into_response();
+        }
+        (status, body).into_response()
     }
 }
 

@@ -23,7 +23,7 @@
 //!  └─ storage  (WAL thread, buffers, flush, segments, codecs, index, compaction,
 //!              retention, recovery; its own stats)
 //! leaves, used by all: error (kinds and SQLSTATEs), duration, addr (listen
-//!   addresses), clock, tasks (the task tracker)
+//!   addresses), clock, tasks (the task tracker), host (memory the host allows)
 //! agent    (`sundial agent`: host metrics pushed as line protocol with a disk spool;
 //!           a client of the HTTP API only)
 //! devops   (the TSBS devops data generator: `sundial generate devops`, the benches)
@@ -38,6 +38,7 @@ pub mod devops;
 pub mod duration;
 pub mod error;
 pub mod graphite;
+pub mod host;
 pub mod http;
 pub mod ingest;
 pub mod metrics;

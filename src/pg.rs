@@ -46,6 +46,7 @@ pub mod auth;
 pub mod bind;
 pub mod cancel;
 pub mod encode;
+pub mod limits;
 pub mod rewrite;
 pub mod session;
 
@@ -539,6 +540,7 @@ impl QueryParser for DispatchParser {
 /// the parameters drivers check: a PostgreSQL 16 `server_version` (SQLAlchemy, asyncpg and
 /// pgjdbc parse it), `DateStyle` `ISO, MDY`, `TimeZone` `UTC`, UTF8 encodings.
 pub struct Startup {
+    admission: Arc<limits::Admission>,
     services: Arc<Services>,
     connections: Arc<ConnectionManager>,
     pids: pgwire::api::RandomPidSecretKeyGenerator,
@@ -635,14 +637,16 @@ impl StartupHandler for Startup {
                 .cloned()
                 .unwrap_or_else(|| DEFAULT_DATABASE.to_string());
             self.services.context(&db)?;
+            self.admission.admit(client)?;
+            let timeout = self.admission.statement_timeout_ms;
             if let Some(password) = &self.password {
                 pgwire::api::auth::save_startup_parameters_to_metadata(client, startup);
-                session::apply_startup(client, &startup.parameters)?;
+                session::apply_startup(client, &startup.parameters, timeout)?;
                 return password.on_startup(client, message).await;
             }
             pgwire::api::auth::protocol_negotiation(client, startup).await?;
             pgwire::api::auth::save_startup_parameters_to_metadata(client, startup);
-            session::apply_startup(client, &startup.parameters)?;
+            session::apply_startup(client, &startup.parameters, timeout)?;
             let (pid, secret) = self.pids.generate(client);
             client.set_pid_and_secret_key(pid, secret.clone());
             // Register for CancelRequest, as pgwire's own startup handlers do.
@@ -698,6 +702,7 @@ pub struct Handlers {
     connections: Arc<ConnectionManager>,
     users: Arc<auth::Users>,
     cancel: Arc<cancel::Handler>,
+    admission: Arc<limits::Admission>,
 }
 
 impl Handlers {
@@ -705,6 +710,7 @@ impl Handlers {
         query: Arc<QueryEngine>,
         users: Arc<auth::Users>,
         metrics: Arc<Metrics>,
+        admission: Arc<limits::Admission>,
     ) -> Handlers {
         let services = Arc::new(Services {
             query,
@@ -726,6 +732,7 @@ impl Handlers {
             services,
             connections: connections.clone(),
             users,
+            admission,
             cancel: Arc::new(cancel::Handler {
                 connections,
                 streams: streams.clone(),
@@ -746,6 +753,7 @@ impl PgWireServerHandlers for Handlers {
     /// Called once per connection.
     fn startup_handler(&self) -> Arc<impl StartupHandler> {
         Arc::new(Startup {
+            admission: self.admission.clone(),
             services: self.services.clone(),
             connections: self.connections.clone(),
             pids: Default::default(),
@@ -766,12 +774,13 @@ impl PgWireServerHandlers for Handlers {
 }
 
 /// What the Postgres endpoint needs besides the query engine.
-#[derive(Default)]
 pub struct Options {
     pub users: Arc<auth::Users>,
     pub tls: Option<pgwire::tokio::TlsAcceptor>,
     /// The server's self-metrics (statements answered, latency).
     pub metrics: Arc<Metrics>,
+    /// Connection slots and the default statement timeout.
+    pub admission: Arc<limits::Admission>,
 }
 
 /// Accepts Postgres connections until the server stops accepting; each session ends
@@ -785,7 +794,12 @@ pub async fn serve(listener: TcpListener, query: Arc<QueryEngine>, options: Opti
         );
     }
     let tls = options.tls.clone();
-    let handlers = Arc::new(Handlers::new(query, options.users, options.metrics));
+    let handlers = Arc::new(Handlers::new(
+        query,
+        options.users,
+        options.metrics,
+        options.admission,
+    ));
     loop {
         tokio::select! {
             _ = accepting.cancelled() => break,

@@ -106,6 +106,9 @@ pub struct QueryEngine {
     /// Per database: the storage object it was built for (a dropped and re-created
     /// database is a new one) and its context.
     contexts: Mutex<HashMap<String, ContextEntry>>,
+    /// Shared by every session: one memory pool for all queries (see
+    /// [`QueryEngine::with_memory_limit`]).
+    runtime: Arc<datafusion::execution::runtime_env::RuntimeEnv>,
 }
 
 /// What one of Sundial's own statements did: the command tag and, for DELETE, a count.
@@ -138,11 +141,31 @@ fn internal(e: impl std::fmt::Display) -> StatementError {
 }
 
 impl QueryEngine {
+    /// Queries without a memory limit (tests, tools); the server sets one.
     pub fn new(engine: Arc<Engine>) -> QueryEngine {
+        Self::with_memory_limit(engine, 0)
+    }
+
+    /// Queries share `bytes` of memory (0: no limit): sorts, aggregations and joins
+    /// spill to disk where DataFusion can, and a query that still needs more — or
+    /// whose table scan would read more — fails with SQLSTATE 53200; the server stays up.
+    pub fn with_memory_limit(engine: Arc<Engine>, bytes: usize) -> QueryEngine {
+        use datafusion::execution::memory_pool::{FairSpillPool, TrackConsumersPool};
+        use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+        let mut builder = RuntimeEnvBuilder::new();
+        if bytes > 0 {
+            builder = builder.with_memory_pool(Arc::new(TrackConsumersPool::new(
+                FairSpillPool::new(bytes),
+                std::num::NonZeroUsize::new(3).expect("3 is not 0"),
+            )));
+        }
         QueryEngine {
             engine,
             alerting: std::sync::OnceLock::new(),
             contexts: Mutex::new(HashMap::new()),
+            runtime: builder
+                .build_arc()
+                .expect("a runtime without a disk manager change"),
         }
     }
 
@@ -200,6 +223,7 @@ impl QueryEngine {
         let catalogs = Arc::new(catalog::DatabaseList::new(db, own, self.engine.clone()));
         let state = SessionStateBuilder::new()
             .with_config(config)
+            .with_runtime_env(self.runtime.clone())
             .with_catalog_list(catalogs)
             .with_default_features()
             .build();

@@ -57,7 +57,19 @@ impl Server {
     pub async fn start_with_clock(config: Config, clock: Arc<dyn Clock>) -> Result<Server, Error> {
         config.validate()?;
         let dir = config.data_dir.clone();
-        let storage = config.storage.clone();
+        let mut storage = config.storage.clone();
+        if storage.max_buffer_bytes == 0 {
+            storage.max_buffer_bytes = default_buffer_bytes(&storage);
+        }
+        let query_memory = match config.query_memory_limit {
+            0 => default_query_memory(),
+            n => n,
+        };
+        tracing::info!(
+            max_buffer_bytes = storage.max_buffer_bytes,
+            query_memory_limit = query_memory,
+            "memory limits"
+        );
         let engine = tokio::task::spawn_blocking(move || Engine::open(&dir, storage))
             .await
             .map_err(|e| Error::Internal(e.to_string()))??;
@@ -143,7 +155,7 @@ impl Server {
                 (path, load)
             });
         scraper.spawn(jobs, reload, tasks.background());
-        let query = Arc::new(QueryEngine::new(engine.clone()));
+        let query = Arc::new(QueryEngine::with_memory_limit(engine.clone(), query_memory));
         let alerts = crate::alert::Alerts::open(
             &config.data_dir,
             query.clone(),
@@ -169,6 +181,10 @@ impl Server {
             users,
             tls,
             metrics: metrics.clone(),
+            admission: Arc::new(crate::pg::limits::Admission::new(
+                config.postgres.max_connections,
+                config.postgres.statement_timeout.get(),
+            )),
         };
         tasks.spawn_front(
             "postgres listener",
@@ -212,4 +228,18 @@ impl Server {
         let _ = tokio::task::spawn_blocking(move || engine.shutdown()).await;
         tracing::info!("sundial stopped");
     }
+}
+
+/// Write buffers may hold a quarter of the memory the host allows, and at least two
+/// flushes' worth.
+fn default_buffer_bytes(storage: &crate::storage::StorageConfig) -> usize {
+    let share = crate::host::share_of_memory(0.25, 8 << 30);
+    usize::try_from(share)
+        .unwrap_or(usize::MAX)
+        .max(storage.flush_threshold_bytes.saturating_mul(2))
+}
+
+/// Queries may share half of the memory the host allows.
+fn default_query_memory() -> usize {
+    usize::try_from(crate::host::share_of_memory(0.5, 8 << 30)).unwrap_or(usize::MAX)
 }

@@ -87,6 +87,12 @@ pub enum Error {
     /// Tables whose buffered rows could not be written as segments (the WAL keeps them).
     #[error("table {table} cannot be flushed: {error}")]
     Unflushed { table: String, error: String },
+    /// Writes wait for flushing: the buffers hold more than `max_buffer_bytes`.
+    #[error(
+        "write buffers are full ({buffered} bytes not yet flushed, limit {limit}: \
+         storage.max_buffer_bytes); retry after flushing catches up"
+    )]
+    BuffersFull { buffered: usize, limit: usize },
     /// A database name that cannot be stored (see [`schema::MAX_NAME_BYTES`]).
     #[error("database {0}")]
     InvalidName(SchemaError),
@@ -118,6 +124,7 @@ impl crate::error::Classify for Error {
             Error::Corrupt(_) | Error::Internal(_) => Kind::Internal,
             Error::InvalidName(_) => Kind::InvalidInput,
             Error::TooLarge { .. } => Kind::LimitExceeded,
+            Error::BuffersFull { .. } => Kind::Overloaded,
         }
     }
 
@@ -157,6 +164,11 @@ pub struct StorageConfig {
     pub max_series_per_database: usize,
     /// Tags and fields a table may have (a point adding more is refused; 0: no limit).
     pub max_columns_per_table: usize,
+    /// Bytes of written rows not yet flushed (active and frozen buffers) past which
+    /// writes are refused with 503 and `Retry-After` until flushing catches up, instead
+    /// of growing until the process is killed. 0: a quarter of the memory the host
+    /// allows (RAM, cgroup, `RLIMIT_AS`), at least 2 × `flush_threshold_bytes`.
+    pub max_buffer_bytes: usize,
     /// Tags one point (line) may carry.
     pub max_tags_per_point: usize,
     /// Fields one point (line) may carry.
@@ -173,6 +185,7 @@ impl Default for StorageConfig {
             max_series_per_table: 1_000_000,
             max_series_per_database: 1_000_000,
             max_columns_per_table: 1_000,
+            max_buffer_bytes: 0,
             max_tags_per_point: 256,
             max_fields_per_point: 512,
         }
@@ -315,6 +328,9 @@ struct Shared {
     dbs: RwLock<BTreeMap<String, Arc<Database>>>,
     next_seq: AtomicU64,
     buffered_bytes: AtomicUsize,
+    /// Bytes of the buffers frozen and not yet flushed (an upper bound: recounted
+    /// exactly when it would refuse a write).
+    frozen_bytes: AtomicUsize,
     stats: Stats,
     closing: AtomicBool,
     /// Serializes checkpoints (the flusher thread and explicit flushes); holds the last

@@ -175,12 +175,21 @@ pub fn reset_all<C: ClientInfo + ?Sized>(client: &mut C) -> Vec<(String, String)
     keys.iter().filter_map(|k| reset(client, k)).collect()
 }
 
-/// Applies the startup packet's parameters that are settings (pgjdbc sends `TimeZone`,
+/// Applies the server's default `statement_timeout`, then the startup packet's parameters that are settings (pgjdbc sends `TimeZone`,
 /// `DateStyle`, `extra_float_digits`, …) under their lower-cased names.
 pub fn apply_startup<C: ClientInfo + ?Sized>(
     client: &mut C,
     parameters: &std::collections::BTreeMap<String, String>,
+    statement_timeout_ms: u64,
 ) -> PgWireResult<()> {
+    // The server's default, as `ALTER DATABASE … SET` would give it: the startup packet
+    // and SET override it, RESET comes back to it.
+    if statement_timeout_ms > 0 {
+        client.metadata_mut().insert(
+            format!("{STARTUP}statement_timeout"),
+            format_setting_ms(statement_timeout_ms),
+        );
+    }
     for (k, v) in parameters {
         let key = k.to_ascii_lowercase();
         if NOT_SETTINGS.contains(&key.as_str()) || settings::lookup(&key).is_none() {

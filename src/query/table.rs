@@ -117,7 +117,7 @@ impl TableProvider for SundialTable {
 
     async fn scan(
         &self,
-        _state: &dyn Session,
+        state: &dyn Session,
         projection: Option<&Vec<usize>>,
         filters: &[Expr],
         _limit: Option<usize>,
@@ -157,16 +157,43 @@ impl TableProvider for SundialTable {
             tags,
             fields,
         };
+        // The scan is read whole, then converted: reserve both from the query memory
+        // pool first, so a query too big for it fails with 53200 before it allocates.
+        let row_bytes = 16 + 8 * kinds.len() as u64;
+        let reservation = datafusion::execution::memory_pool::MemoryConsumer::new(format!(
+            "scan of {}",
+            self.table.name
+        ))
+        .register(&state.runtime_env().memory_pool);
+        let name = self.table.name.clone();
         let batches = tokio::task::spawn_blocking(move || -> Result<Vec<RecordBatch>> {
+            let estimate = table
+                .estimate_scan_rows(&request)
+                .saturating_mul(2 * row_bytes);
+            reservation
+                .try_grow(usize::try_from(estimate).unwrap_or(usize::MAX))
+                .map_err(|e| scan_too_big(&name, e))?;
             let out = table
                 .scan(&request, engine.stats())
                 .map_err(|e| DataFusionError::External(Box::new(e)))?;
+            let actual = (out.rows.len() as u64).saturating_mul(2 * row_bytes);
+            reservation
+                .try_resize(usize::try_from(actual).unwrap_or(usize::MAX))
+                .map_err(|e| scan_too_big(&name, e))?;
             to_batches(&out.rows, &out.keys, &kinds, &out_schema)
         })
         .await
         .map_err(|e| DataFusionError::External(Box::new(e)))??;
         Ok(MemorySourceConfig::try_new_exec(&[batches], schema, None)?)
     }
+}
+
+/// A scan the query memory pool cannot hold (SQLSTATE 53200).
+fn scan_too_big(table: &str, e: DataFusionError) -> DataFusionError {
+    DataFusionError::ResourcesExhausted(format!(
+        "reading table {table} needs more memory than the query memory limit allows \
+         (narrow the time range or the tags, or raise query_memory_limit): {e}"
+    ))
 }
 
 fn to_batches(

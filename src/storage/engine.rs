@@ -18,6 +18,7 @@ impl Engine {
             dbs: RwLock::new(BTreeMap::new()),
             next_seq: AtomicU64::new(1),
             buffered_bytes: AtomicUsize::new(0),
+            frozen_bytes: AtomicUsize::new(0),
             stats: Stats::default(),
             closing: AtomicBool::new(false),
             checkpoint_lock: Mutex::new(0),
@@ -597,6 +598,42 @@ impl Shared {
             .map(|run| database.table_or_create(&run[0].table).apply(run))
             .sum();
         self.note_growth(grown);
+    }
+
+    /// Refuses a write while the buffers hold more than `max_buffer_bytes` (the flusher
+    /// is woken to catch up). The running counts only grow between flushes, so they are
+    /// recounted from the buffers before a write is refused.
+    pub(super) fn admit_write(&self) -> Result<()> {
+        let limit = self.config.max_buffer_bytes;
+        if limit == 0 {
+            return Ok(());
+        }
+        let counted =
+            self.buffered_bytes.load(Ordering::Relaxed) + self.frozen_bytes.load(Ordering::Relaxed);
+        if counted <= limit {
+            return Ok(());
+        }
+        let frozen: usize = self
+            .all_tables()
+            .iter()
+            .map(|t| {
+                t.state
+                    .read()
+                    .frozen
+                    .iter()
+                    .map(|f| f.buffer.bytes())
+                    .sum::<usize>()
+            })
+            .sum();
+        self.frozen_bytes.store(frozen, Ordering::Relaxed);
+        let buffered = self.buffered_bytes.load(Ordering::Relaxed) + frozen;
+        if buffered <= limit {
+            return Ok(());
+        }
+        if let Some(tx) = self.flush_tx.lock().as_ref() {
+            let _ = tx.send(true);
+        }
+        Err(Error::BuffersFull { buffered, limit })
     }
 
     pub(super) fn all_tables(&self) -> Vec<Arc<Table>> {

@@ -33,7 +33,16 @@ pub(super) fn checkpoint(shared: &Shared, tx: &mpsc::Sender<Command>) -> Result<
     let mut failed: BTreeMap<(String, String), String> = BTreeMap::new();
     for (t, f) in &pending {
         match t.flush_frozen(f, width) {
-            Ok(n) => rows += n,
+            Ok(n) => {
+                rows += n;
+                let bytes = f.buffer.bytes();
+                let _ =
+                    shared
+                        .frozen_bytes
+                        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |b| {
+                            Some(b.saturating_sub(bytes))
+                        });
+            }
             Err(e) => {
                 failed.insert((t.db.clone(), t.name.clone()), e.to_string());
             }
@@ -157,8 +166,11 @@ pub(super) fn flush_loop(shared: Arc<Shared>, tx: mpsc::Sender<Command>, rx: mps
         if shared.closing.load(Ordering::SeqCst) {
             return;
         }
-        let full =
-            shared.buffered_bytes.load(Ordering::Relaxed) >= shared.config.flush_threshold_bytes;
+        let buffered = shared.buffered_bytes.load(Ordering::Relaxed);
+        let max = shared.config.max_buffer_bytes;
+        // Writes are refused past max_buffer_bytes: flush before that, whatever the threshold.
+        let full = buffered >= shared.config.flush_threshold_bytes
+            || max > 0 && buffered + shared.frozen_bytes.load(Ordering::Relaxed) >= max / 2;
         if full || last_flush.elapsed() >= flush_every {
             last_flush = Instant::now();
             if let Err(e) = checkpoint(&shared, &tx) {

@@ -240,6 +240,30 @@ impl Table {
         Ok(rows)
     }
 
+    /// At most how many rows [`Table::scan`] of `req` reads (every row of the layers in
+    /// its time range, scaled by the share of series its tag predicates match): what a
+    /// query reserves before it reads.
+    pub fn estimate_scan_rows(&self, req: &ScanRequest) -> u64 {
+        let st = self.state.read();
+        let mut rows: u64 = st
+            .segments
+            .iter()
+            .filter(|s| s.overlaps(req.range))
+            .map(|s| s.footer.rows)
+            .sum();
+        rows += st
+            .frozen
+            .iter()
+            .map(|f| f.buffer.rows() as u64)
+            .sum::<u64>();
+        rows += st.active.rows() as u64;
+        let total = st.registry.len() as u64;
+        match st.registry.index.eval(&req.tags) {
+            Some(matching) if total > 0 => rows.saturating_mul(matching.len()) / total,
+            _ => rows,
+        }
+    }
+
     /// Reads the rows of a scan request, merging every layer (segments, frozen buffers,
     /// the active buffer) so the newest value of each field wins.
     pub fn scan(&self, req: &ScanRequest, stats: &Stats) -> Result<ScanOutput> {

@@ -40,6 +40,10 @@ pub(super) fn wal_loop(
                     opts,
                     reply,
                 } => {
+                    if let Err(e) = shared.admit_write() {
+                        let _ = reply.send(Err(e));
+                        continue;
+                    }
                     let refs: Vec<&Point> = points.iter().collect();
                     let (accepted, rejected) = shared.check(&db, &refs, opts.accept_partial, false);
                     let accepted_idx: Vec<usize> = if accepted.is_empty() {
@@ -73,6 +77,10 @@ pub(super) fn wal_loop(
                     sync: wait,
                     reply,
                 } => {
+                    if let Err(e) = shared.admit_write() {
+                        let _ = reply.send(Err(e));
+                        continue;
+                    }
                     let (accepted, rejected) = shared.check_samples(&db, tables, false);
                     if !accepted.is_empty() {
                         if let Err(e) = writer.append_samples(&db, &accepted) {
@@ -163,6 +171,8 @@ pub(super) fn rotate(shared: &Shared, writer: &mut wal::WalWriter) -> Result<Che
             frozen.push((t, f));
         }
     }
+    let moved: usize = frozen.iter().map(|(_, f)| f.buffer.bytes()).sum();
+    shared.frozen_bytes.fetch_add(moved, Ordering::Relaxed);
     shared.buffered_bytes.store(0, Ordering::Relaxed);
     let wal_upto = writer.id() - 1;
     let wal_from = shared.rotated_upto.swap(wal_upto, Ordering::SeqCst) + 1;

@@ -15,6 +15,7 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("duration", &[]),
     ("error", &[]),
     ("tasks", &[]),
+    ("host", &[]),
     ("devops", &[]),
     ("storage", &["clock", "duration", "error"]),
     ("metrics", &["storage"]),
@@ -46,13 +47,14 @@ const ALLOWED: &[(&str, &[&str])] = &[
         "config",
         &[
             "addr", "duration", "storage", "http", "pg", "scrape", "graphite", "ingest", "error",
+            "host",
         ],
     ),
     (
         "server",
         &[
             "addr", "clock", "config", "duration", "error", "tasks", "storage", "metrics",
-            "ingest", "query", "alert", "scrape", "graphite", "pg", "http",
+            "ingest", "query", "alert", "scrape", "graphite", "pg", "http", "host",
         ],
     ),
 ];

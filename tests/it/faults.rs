@@ -196,3 +196,66 @@ async fn damage_is_quarantined_and_the_rest_is_served() {
         3
     );
 }
+
+/// Write buffers have a ceiling: while a table cannot flush, its rows stay buffered, and
+/// once they pass `max_buffer_bytes` writes get 503 with `Retry-After` (never an
+/// out-of-memory kill); when flushing works again, writes resume by themselves.
+#[tokio::test]
+async fn full_write_buffers_answer_503_with_retry_after() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let blocker = data.join("dbs/sundial/bad").join(format!("p{DAY}"));
+    std::fs::create_dir_all(blocker.parent().unwrap()).unwrap();
+    std::fs::write(&blocker, b"in the way").unwrap();
+    let server = TestServer::in_process(&data, |c| {
+        c.storage.max_buffer_bytes = 16 << 10;
+        c.storage.flush_interval = sundial::duration::Duration::from_secs(1);
+    });
+    let t = DAY + 3_600_000_000_000;
+    let lines: String = (0..5000)
+        .map(|i| {
+            format!(
+                "bad,host=h{} msg=\"some text of a log line\" {}\n",
+                i % 50,
+                t + i
+            )
+        })
+        .collect();
+    let (status, body) = server.post("/write?db=sundial", lines).await;
+    assert_eq!(status, 204, "{body}");
+    let http = reqwest::Client::new();
+    let write = || async {
+        http.post(server.url("/write?db=sundial"))
+            .body(format!("good v=1 {t}\n"))
+            .send()
+            .await
+            .unwrap()
+    };
+    let pg = server.pg("sundial").await;
+    crate::harness::eventually(
+        &pg,
+        "SELECT count(*) FROM system.unflushed_tables WHERE failures > 0",
+        |v| v == "1",
+    )
+    .await;
+    let refused = write().await;
+    assert_eq!(refused.status(), 503);
+    assert_eq!(
+        refused
+            .headers()
+            .get("retry-after")
+            .map(|v| v.to_str().unwrap()),
+        Some("1")
+    );
+    let text = refused.text().await.unwrap();
+    assert!(text.contains("max_buffer_bytes"), "{text}");
+    // Nothing acknowledged was dropped, and queries still answer.
+    assert_eq!(count(&pg, "SELECT count(*) FROM bad").await, 5000);
+    std::fs::remove_file(&blocker).unwrap();
+    crate::harness::until("writes to resume", 30, async || {
+        write().await.status() == 204
+    })
+    .await;
+    assert_eq!(count(&pg, "SELECT count(*) FROM bad").await, 5000);
+    assert_eq!(count(&pg, "SELECT count(*) FROM good").await, 1);
+}

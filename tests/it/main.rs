@@ -15,6 +15,7 @@ mod faults;
 mod graphite;
 mod harness;
 mod lifecycle;
+mod limits;
 mod line_protocol;
 mod load;
 mod scrape;

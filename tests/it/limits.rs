@@ -1,0 +1,115 @@
+//! Limits on what clients may take: connection slots (53300), query memory (53200), the
+//! default statement timeout, and connections that never finish their startup packet or
+//! request, which hold nothing and delay nobody.
+
+use sundial::error::SqlState;
+use tokio::io::AsyncWriteExt;
+
+use crate::harness::{TestServer, count, scalar};
+
+fn message(e: &tokio_postgres::Error) -> String {
+    e.as_db_error()
+        .map(|d| d.message().to_string())
+        .unwrap_or_else(|| e.to_string())
+}
+
+fn code(e: &tokio_postgres::Error) -> String {
+    e.as_db_error()
+        .map(|d| d.code().code().to_string())
+        .unwrap_or_else(|| e.to_string())
+}
+
+/// `postgres.max_connections`: past it PostgreSQL's 53300, a closed connection frees its
+/// slot; 300 sockets stuck before their startup packet (on both protocols) hold none.
+#[tokio::test]
+async fn connection_slots_are_taken_after_startup_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::in_process(dir.path(), |c| c.postgres.max_connections = 2);
+    let mut stuck = Vec::new();
+    for _ in 0..150 {
+        let mut pg = tokio::net::TcpStream::connect(server.pg).await.unwrap();
+        pg.write_all(&[0, 0, 0]).await.unwrap(); // part of a length, then nothing
+        stuck.push(pg);
+        let mut http = tokio::net::TcpStream::connect(server.http).await.unwrap();
+        http.write_all(b"POST /write?db=sundial HTTP/1.1\r\nContent-Length: 100\r\n\r\nm v=")
+            .await
+            .unwrap();
+        stuck.push(http);
+    }
+    let a = server.pg("sundial").await;
+    let b = server.pg("sundial").await;
+    let (status, body) = server.post("/write?db=sundial", "m v=1 1\n").await;
+    assert_eq!(status, 204, "{body}");
+    let e = server
+        .try_pg("sundial")
+        .await
+        .expect_err("a third connection");
+    assert_eq!(code(&e), SqlState::TOO_MANY_CONNECTIONS.code(), "{e:?}");
+    assert!(message(&e).contains("max_connections"), "{e:?}");
+    assert_eq!(count(&a, "SELECT count(*) FROM m").await, 1);
+    drop(a);
+    crate::harness::until("a slot to be freed", 10, async || {
+        server.try_pg("sundial").await.is_ok()
+    })
+    .await;
+    assert_eq!(count(&b, "SELECT count(*) FROM m").await, 1);
+    drop(stuck);
+}
+
+/// The server's default `statement_timeout` is each session's, until it sets its own.
+#[tokio::test]
+async fn the_default_statement_timeout_applies_until_set() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::in_process(dir.path(), |c| {
+        c.postgres.statement_timeout = sundial::duration::Duration::from_secs(90)
+    });
+    let c = server.pg("sundial").await;
+    assert_eq!(
+        scalar(&c, "SHOW statement_timeout").await.as_deref(),
+        Some("90s")
+    );
+    c.simple_query("SET statement_timeout = 0").await.unwrap();
+    assert_eq!(
+        scalar(&c, "SHOW statement_timeout").await.as_deref(),
+        Some("0")
+    );
+    c.simple_query("RESET statement_timeout").await.unwrap();
+    assert_eq!(
+        scalar(&c, "SHOW statement_timeout").await.as_deref(),
+        Some("90s")
+    );
+}
+
+/// A query that needs more than `query_memory_limit` fails with 53200 — a scan too big
+/// for the pool before it reads, a sort that cannot spill — and the server goes on.
+#[tokio::test]
+async fn queries_over_the_memory_limit_fail_with_53200() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::in_process(dir.path(), |c| c.query_memory_limit = 1 << 20);
+    for chunk in 0..4 {
+        let lines: String = (0..25_000)
+            .map(|i| {
+                let n = chunk * 25_000 + i;
+                format!("big,host=h{} v={n}i,s=\"{n:>20}\" {}\n", n % 10, n + 1)
+            })
+            .collect();
+        let (status, body) = server.post("/write?db=sundial", lines).await;
+        assert_eq!(status, 204, "{body}");
+    }
+    let c = server.pg("sundial").await;
+    let e = c
+        .simple_query("SELECT * FROM big ORDER BY s DESC")
+        .await
+        .expect_err("over the memory limit");
+    assert_eq!(code(&e), SqlState::OUT_OF_MEMORY.code(), "{e:?}");
+    assert!(message(&e).contains("memory"), "{e:?}");
+    // Small reads of the same table still work, and the server is up.
+    assert_eq!(
+        count(
+            &c,
+            "SELECT count(*) FROM big WHERE host = 'h1' AND time <= to_timestamp_nanos(1000)"
+        )
+        .await,
+        100
+    );
+}
