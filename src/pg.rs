@@ -216,6 +216,24 @@ impl SimpleQueryHandler for Dispatcher {
 }
 
 impl Dispatcher {
+    /// Lists a statement of `client` in `system.running_queries` until the returned
+    /// registration is dropped.
+    fn register<C: ClientInfo + ?Sized>(
+        &self,
+        client: &C,
+        sql: &str,
+        cancel: &tokio_util::sync::CancellationToken,
+    ) -> crate::query::activity::Registration {
+        let user = client.metadata().get("user").cloned().unwrap_or_default();
+        self.services.query.activity.start(
+            client.pid_and_secret_key().0,
+            &database_of(client),
+            &user,
+            sql,
+            cancel.clone(),
+        )
+    }
+
     /// Runs a plan and streams its result in the session's output forms. The statement stops
     /// with 57014 when `statement_timeout` passes or a CancelRequest for this connection
     /// arrives (psql's Ctrl-C, drivers' query timeouts).
@@ -225,9 +243,12 @@ impl Dispatcher {
         ctx: &SessionContext,
         plan: LogicalPlan,
         format: &Format,
+        sql: &str,
     ) -> PgWireResult<Response> {
         let deadline = session::statement_timeout(client).map(|d| tokio::time::Instant::now() + d);
         let cancel = self.streams.for_client(client).start();
+        let running = self.register(client, sql, &cancel);
+        let stopped = cancel.clone();
         let started = std::time::Instant::now();
         self.metrics.queries.add("postgres", 1);
         let start = async {
@@ -235,6 +256,12 @@ impl Dispatcher {
             let schema = df.schema().as_arrow().clone();
             let stream = df.execute_stream().await.map_err(api_error)?;
             Ok::<_, PgWireError>((schema, stream))
+        };
+        let start = async {
+            tokio::select! {
+                started = start => started,
+                _ = stopped.cancelled() => Err(encode::canceled()),
+            }
         };
         let (schema, stream) = match deadline {
             Some(deadline) => tokio::time::timeout_at(deadline, start)
@@ -253,6 +280,7 @@ impl Dispatcher {
             encode::Limits {
                 deadline,
                 cancel: Some(cancel),
+                running: Some(running),
             },
         )?;
         Ok(Response::Query(response))
@@ -282,10 +310,11 @@ impl Dispatcher {
         });
         tracing::debug!(statement = %stmt, "rewritten");
         apply_set_config(client, changes).await?;
+        let text = stmt.to_string();
         let plan = crate::query::plan::plan(&ctx, stmt)
             .await
             .map_err(plan_error)?;
-        self.execute_plan(client, &ctx, plan, &Format::UnifiedText)
+        self.execute_plan(client, &ctx, plan, &Format::UnifiedText, &text)
             .await
     }
 }
@@ -352,7 +381,7 @@ impl ExtendedQueryHandler for Dispatcher {
             .clone()
             .replace_params_with_values(&params)
             .map_err(api_error)?;
-        self.execute_plan(client, &ctx, plan, &portal.result_column_format)
+        self.execute_plan(client, &ctx, plan, &portal.result_column_format, sql)
             .await
     }
 }
@@ -543,7 +572,8 @@ pub struct Startup {
     admission: Arc<limits::Admission>,
     services: Arc<Services>,
     connections: Arc<ConnectionManager>,
-    pids: pgwire::api::RandomPidSecretKeyGenerator,
+    /// One generator for all connections, so every connection has its own pid.
+    pids: Arc<pgwire::api::RandomPidSecretKeyGenerator>,
     /// With users configured: pgwire's handler for the configured method, fresh for each
     /// connection (the SCRAM exchange keeps state in it).
     password: Option<PasswordAuth>,
@@ -562,7 +592,11 @@ enum PasswordAuth {
 }
 
 impl PasswordAuth {
-    fn new(users: &Arc<auth::Users>, connections: &Arc<ConnectionManager>) -> PasswordAuth {
+    fn new(
+        users: &Arc<auth::Users>,
+        connections: &Arc<ConnectionManager>,
+        pids: &Arc<pgwire::api::RandomPidSecretKeyGenerator>,
+    ) -> PasswordAuth {
         use pgwire::api::auth::{cleartext, md5pass, sasl};
         let source = auth::Source {
             users: users.clone(),
@@ -571,18 +605,21 @@ impl PasswordAuth {
             auth::AuthMethod::ScramSha256 => PasswordAuth::Scram(
                 sasl::SASLAuthStartupHandler::new(Arc::new(SessionParameters))
                     .with_scram(sasl::scram::ScramAuth::new(Arc::new(source)))
-                    .with_connection_manager(connections.clone()),
+                    .with_connection_manager(connections.clone())
+                    .with_pid_secret_key_generator(pids.clone()),
             ),
             auth::AuthMethod::Md5 => PasswordAuth::Md5(
                 md5pass::Md5PasswordAuthStartupHandler::new(
                     Arc::new(source),
                     Arc::new(SessionParameters),
                 )
-                .with_connection_manager(connections.clone()),
+                .with_connection_manager(connections.clone())
+                .with_pid_secret_key_generator(pids.clone()),
             ),
             auth::AuthMethod::Password => PasswordAuth::Cleartext(
                 cleartext::CleartextPasswordAuthStartupHandler::new(source, SessionParameters)
-                    .with_connection_manager(connections.clone()),
+                    .with_connection_manager(connections.clone())
+                    .with_pid_secret_key_generator(pids.clone()),
             ),
         }
     }
@@ -703,6 +740,7 @@ pub struct Handlers {
     users: Arc<auth::Users>,
     cancel: Arc<cancel::Handler>,
     admission: Arc<limits::Admission>,
+    pids: Arc<pgwire::api::RandomPidSecretKeyGenerator>,
 }
 
 impl Handlers {
@@ -733,6 +771,7 @@ impl Handlers {
             connections: connections.clone(),
             users,
             admission,
+            pids: Default::default(),
             cancel: Arc::new(cancel::Handler {
                 connections,
                 streams: streams.clone(),
@@ -756,11 +795,11 @@ impl PgWireServerHandlers for Handlers {
             admission: self.admission.clone(),
             services: self.services.clone(),
             connections: self.connections.clone(),
-            pids: Default::default(),
+            pids: self.pids.clone(),
             password: self
                 .users
                 .required()
-                .then(|| PasswordAuth::new(&self.users, &self.connections)),
+                .then(|| PasswordAuth::new(&self.users, &self.connections, &self.pids)),
         })
     }
 

@@ -2,6 +2,7 @@
 //! database, its tables are storage tables), with the Postgres catalog emulation of
 //! `datafusion-pg-catalog`. Front ends reach SQL only through [`QueryEngine`].
 
+pub mod activity;
 pub mod catalog;
 pub mod functions;
 pub use functions::float_text;
@@ -109,6 +110,8 @@ pub struct QueryEngine {
     /// Shared by every session: one memory pool for all queries (see
     /// [`QueryEngine::with_memory_limit`]).
     runtime: Arc<datafusion::execution::runtime_env::RuntimeEnv>,
+    /// Statements running now (`system.running_queries`, `pg_cancel_backend`).
+    pub activity: Arc<activity::Activity>,
 }
 
 /// What one of Sundial's own statements did: the command tag and, for DELETE, a count.
@@ -166,6 +169,7 @@ impl QueryEngine {
             runtime: builder
                 .build_arc()
                 .expect("a runtime without a disk manager change"),
+            activity: Default::default(),
         }
     }
 
@@ -219,6 +223,7 @@ impl QueryEngine {
             database.clone(),
             self.engine.clone(),
             self.alerting.get().cloned(),
+            self.activity.clone(),
         ));
         let catalogs = Arc::new(catalog::DatabaseList::new(db, own, self.engine.clone()));
         let state = SessionStateBuilder::new()
@@ -230,6 +235,7 @@ impl QueryEngine {
         let ctx = SessionContext::new_with_state(state);
         setup_pg_catalog(&ctx, db, EmptyContextProvider).map_err(|e| Error::DataFusion(*e))?;
         functions::register(&ctx);
+        ctx.register_udf(self.activity.cancel_udf());
         if let Some(alerting) = self.alerting.get() {
             for (name, function) in alerting.table_functions(db) {
                 ctx.register_udtf(&name, function);

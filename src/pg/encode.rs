@@ -485,6 +485,8 @@ pub struct Limits {
     pub deadline: Option<tokio::time::Instant>,
     /// Cancelled when a CancelRequest for the connection arrives.
     pub cancel: Option<tokio_util::sync::CancellationToken>,
+    /// Lists the statement as running until its rows are sent.
+    pub running: Option<crate::query::activity::Registration>,
 }
 
 /// Streams a result as rows; the stream ends with a 57014 error if the deadline passes or

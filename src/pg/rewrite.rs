@@ -482,6 +482,20 @@ pub fn rewrite(
                 }
             }
             ("session_user" | "current_user" | "user", []) => setting("session_authorization"),
+            // The connection's own pid, as CancelRequest, system.running_queries and
+            // pg_cancel_backend know it.
+            ("pg_backend_pid", []) => {
+                if let Some(pid) = setting(super::session::BACKEND_PID) {
+                    *expr = Expr::Cast {
+                        kind: datafusion::sql::sqlparser::ast::CastKind::DoubleColon,
+                        expr: Box::new(Expr::Value(Value::Number(pid, false).with_empty_span())),
+                        data_type: SqlType::Int(None),
+                        array: false,
+                        format: None,
+                    };
+                }
+                return ControlFlow::Continue(());
+            }
             ("set_config", [Some(setting_name), Some(value), Some(_is_local)]) => {
                 changes.push((setting_name.clone(), value.clone()));
                 Some(value.clone())

@@ -42,7 +42,14 @@ fn unrecognized(name: &str) -> PgWireError {
 }
 
 /// The session's value of `name`; `None` for a parameter that is neither known nor set.
+/// What [`get`] answers with the connection's pid (not a setting: no client can name it,
+/// being upper case where settings are lower).
+pub const BACKEND_PID: &str = "Sundial.backend_pid";
+
 pub fn get<C: ClientInfo + ?Sized>(client: &C, name: &str) -> Option<String> {
+    if name == BACKEND_PID {
+        return Some(client.pid_and_secret_key().0.to_string());
+    }
     let key = name.to_ascii_lowercase();
     if NOT_SETTINGS.contains(&key.as_str()) {
         return None;

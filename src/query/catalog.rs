@@ -17,6 +17,8 @@ pub struct DatabaseCatalog {
     public: Arc<PublicSchema>,
     /// Schema `system` (alert rules, instances, history), the same in every database.
     alerting: Option<Arc<dyn super::Alerting>>,
+    /// Statements running now, for `system.running_queries`.
+    activity: Arc<super::activity::Activity>,
     /// Other schemas registered by DataFusion or pg_catalog emulation.
     others: MemorySchemaCatalog,
 }
@@ -29,10 +31,12 @@ impl DatabaseCatalog {
         db: Arc<Database>,
         engine: Arc<Engine>,
         alerting: Option<Arc<dyn super::Alerting>>,
+        activity: Arc<super::activity::Activity>,
     ) -> DatabaseCatalog {
         DatabaseCatalog {
             public: Arc::new(PublicSchema { db, engine }),
             alerting,
+            activity,
             others: MemorySchemaCatalog::default(),
         }
     }
@@ -62,6 +66,7 @@ impl CatalogProvider for DatabaseCatalog {
             return Some(Arc::new(SystemSchema {
                 engine: self.public.engine.clone(),
                 alerting: self.alerting.clone(),
+                activity: self.activity.clone(),
             }));
         }
         self.others
@@ -180,6 +185,7 @@ fn with_null_column(
 struct SystemSchema {
     engine: Arc<Engine>,
     alerting: Option<Arc<dyn super::Alerting>>,
+    activity: Arc<super::activity::Activity>,
 }
 
 #[async_trait]
@@ -196,7 +202,7 @@ impl SchemaProvider for SystemSchema {
     }
 
     async fn table(&self, name: &str) -> Result<Option<Arc<dyn TableProvider>>> {
-        if let Some(t) = super::system::table(&self.engine, name) {
+        if let Some(t) = super::system::table(&self.engine, &self.activity, name) {
             return t.map(Some);
         }
         Ok(self.alerting.as_ref().and_then(|a| a.system_table(name)))

@@ -4,6 +4,7 @@
 //! ```text
 //! system.unflushed_tables   tables whose buffers cannot be written as segments
 //! system.quarantine         damaged WAL records and segment files set aside at start
+//! system.running_queries    statements running now, by backend pid (pg_cancel_backend)
 //! ```
 
 use std::sync::Arc;
@@ -16,16 +17,18 @@ use datafusion::catalog::TableProvider;
 use crate::storage::Engine;
 
 /// The storage system tables' names.
-pub const TABLES: &[&str] = &["unflushed_tables", "quarantine"];
+pub const TABLES: &[&str] = &["unflushed_tables", "quarantine", "running_queries"];
 
 /// One storage system table as a snapshot view, if `name` is one.
 pub fn table(
     engine: &Engine,
+    activity: &super::activity::Activity,
     name: &str,
 ) -> Option<datafusion::error::Result<Arc<dyn TableProvider>>> {
     let batch = match name {
         "unflushed_tables" => unflushed_tables(engine),
         "quarantine" => quarantine(engine),
+        "running_queries" => running_queries(activity),
         _ => return None,
     };
     Some(batch.and_then(|b| super::catalog::snapshot_view(name, b)))
@@ -52,6 +55,22 @@ fn quarantine(engine: &Engine) -> datafusion::error::Result<RecordBatch> {
         ("reason", text(&rows, |r| r.reason.clone())),
         ("bytes", uint(&rows, |r| r.bytes)),
         ("time", time(&rows, |r| r.time)),
+    ])
+}
+
+fn running_queries(activity: &super::activity::Activity) -> datafusion::error::Result<RecordBatch> {
+    let rows = activity.list();
+    batch(vec![
+        (
+            "pid",
+            Arc::new(datafusion::arrow::array::Int32Array::from_iter_values(
+                rows.iter().map(|r| r.pid),
+            )) as ArrayRef,
+        ),
+        ("database", text(&rows, |r| r.database.clone())),
+        ("user", text(&rows, |r| r.user.clone())),
+        ("query", text(&rows, |r| r.query.clone())),
+        ("started", time(&rows, |r| r.started)),
     ])
 }
 

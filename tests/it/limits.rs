@@ -113,3 +113,57 @@ async fn queries_over_the_memory_limit_fail_with_53200() {
         100
     );
 }
+
+/// A running statement is listed in `system.running_queries` under its connection's pid
+/// (`pg_backend_pid()`), and `pg_cancel_backend(pid)` from another connection stops it
+/// with 57014; the connection goes on.
+#[tokio::test]
+async fn running_queries_are_listed_and_cancellable() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::in_process(dir.path(), |_| {});
+    let busy = std::sync::Arc::new(server.pg("sundial").await);
+    let other = server.pg("sundial").await;
+    let pid: i32 = busy
+        .query_one("SELECT pg_backend_pid()", &[])
+        .await
+        .unwrap()
+        .get(0);
+    let other_pid: i32 = other
+        .query_one("SELECT pg_backend_pid()", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert_ne!(pid, other_pid, "each connection has its own pid");
+    let long = "SELECT count(*) FROM generate_series(1, 100000000000) AS t(x) WHERE x % 7 = 3";
+    let running = {
+        let busy = busy.clone();
+        tokio::spawn(async move { busy.simple_query(long).await })
+    };
+    let listed = crate::harness::wait_for(30, "the statement to be listed", || async {
+        other
+            .query_opt(
+                "SELECT query FROM system.running_queries WHERE pid = $1",
+                &[&pid],
+            )
+            .await
+            .unwrap()
+            .map(|r| r.get::<_, String>(0))
+    })
+    .await;
+    assert!(listed.contains("generate_series"), "{listed}");
+    let cancelled: bool = other
+        .query_one(&format!("SELECT pg_cancel_backend({pid})"), &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert!(cancelled);
+    let e = running.await.unwrap().expect_err("cancelled");
+    assert_eq!(code(&e), SqlState::QUERY_CANCELED.code(), "{e:?}");
+    assert_eq!(count(&busy, "SELECT 41 + 1").await, 42);
+    let none: bool = other
+        .query_one("SELECT pg_cancel_backend(12345)", &[])
+        .await
+        .unwrap()
+        .get(0);
+    assert!(!none);
+}
