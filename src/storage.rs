@@ -231,6 +231,9 @@ pub struct Database {
     tables: RwLock<BTreeMap<String, Arc<Table>>>,
     /// Retention and other settings, persisted in `meta.json`.
     pub meta: RwLock<meta::DatabaseMeta>,
+    /// Series in all of its tables, kept by the tables as their registries grow (read
+    /// on every write by the cardinality guard, so not recounted).
+    series: Arc<AtomicUsize>,
 }
 
 impl Database {
@@ -240,6 +243,7 @@ impl Database {
             dir,
             tables: RwLock::new(BTreeMap::new()),
             meta: RwLock::new(meta::DatabaseMeta::default()),
+            series: Default::default(),
         }
     }
 
@@ -264,8 +268,7 @@ impl Database {
 
     /// Series in all of its tables.
     pub fn series_count(&self) -> usize {
-        let tables: Vec<Arc<Table>> = self.tables.read().values().cloned().collect();
-        tables.iter().map(|t| t.state.read().registry.len()).sum()
+        self.series.load(Ordering::Relaxed)
     }
 
     fn table_or_create(&self, name: &str) -> Arc<Table> {
@@ -280,6 +283,7 @@ impl Database {
                     &self.name,
                     name,
                     self.dir.join(encode_name(name)),
+                    self.series.clone(),
                 ))
             })
             .clone()

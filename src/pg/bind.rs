@@ -116,6 +116,42 @@ fn literal(
             .map(|_| text.trim().to_string())
             .ok_or_else(|| bad(&format!("{text:?} is not a number")))
     };
+    let text_types = [
+        Type::TEXT,
+        Type::VARCHAR,
+        Type::BPCHAR,
+        Type::NAME,
+        Type::UNKNOWN,
+    ];
+    if binary {
+        // `fixed(n)` has n bytes, so the conversions to arrays cannot fail.
+        return match declared {
+            Some(t) if *t == Type::INT2 => {
+                Ok(i16::from_be_bytes(fixed(2)?.try_into().unwrap()).to_string())
+            }
+            Some(t) if *t == Type::INT4 => {
+                Ok(i32::from_be_bytes(fixed(4)?.try_into().unwrap()).to_string())
+            }
+            Some(t) if *t == Type::INT8 => {
+                Ok(i64::from_be_bytes(fixed(8)?.try_into().unwrap()).to_string())
+            }
+            Some(t) if *t == Type::FLOAT4 => {
+                number(f32::from_be_bytes(fixed(4)?.try_into().unwrap()).to_string())
+            }
+            Some(t) if *t == Type::FLOAT8 => {
+                number(f64::from_be_bytes(fixed(8)?.try_into().unwrap()).to_string())
+            }
+            Some(t) if *t == Type::BOOL => Ok((fixed(1)?[0] != 0).to_string()),
+            Some(t) if !text_types.contains(t) => Err((
+                SqlState::FEATURE_NOT_SUPPORTED,
+                format!(
+                    "parameter ${n}: binary {t} values are not supported here; send it as text"
+                ),
+            )),
+            _ => quoted(bytes).ok_or_else(|| bad("not UTF-8 text")),
+        };
+    }
+    let text = std::str::from_utf8(bytes).map_err(|_| bad("not UTF-8 text"))?;
     let numeric = [
         Type::INT2,
         Type::INT4,
@@ -124,47 +160,6 @@ fn literal(
         Type::FLOAT8,
         Type::NUMERIC,
     ];
-    if binary {
-        let b = |len| fixed(len).map(|b| b.to_vec());
-        return match declared {
-            Some(t) if *t == Type::INT2 => {
-                Ok(i16::from_be_bytes(b(2)?.try_into().unwrap()).to_string())
-            }
-            Some(t) if *t == Type::INT4 => {
-                Ok(i32::from_be_bytes(b(4)?.try_into().unwrap()).to_string())
-            }
-            Some(t) if *t == Type::INT8 => {
-                Ok(i64::from_be_bytes(b(8)?.try_into().unwrap()).to_string())
-            }
-            Some(t) if *t == Type::FLOAT4 => {
-                number(f32::from_be_bytes(b(4)?.try_into().unwrap()).to_string())
-            }
-            Some(t) if *t == Type::FLOAT8 => {
-                number(f64::from_be_bytes(b(8)?.try_into().unwrap()).to_string())
-            }
-            Some(t) if *t == Type::BOOL => Ok((fixed(1)?[0] != 0).to_string()),
-            None => quoted(bytes).ok_or_else(|| bad("not UTF-8 text")),
-            Some(t)
-                if [
-                    Type::TEXT,
-                    Type::VARCHAR,
-                    Type::BPCHAR,
-                    Type::NAME,
-                    Type::UNKNOWN,
-                ]
-                .contains(t) =>
-            {
-                quoted(bytes).ok_or_else(|| bad("not UTF-8 text"))
-            }
-            Some(t) => Err((
-                SqlState::FEATURE_NOT_SUPPORTED,
-                format!(
-                    "parameter ${n}: binary {t} values are not supported here; send it as text"
-                ),
-            )),
-        };
-    }
-    let text = std::str::from_utf8(bytes).map_err(|_| bad("not UTF-8 text"))?;
     match declared {
         Some(t) if numeric.contains(t) => number(text.to_string()),
         Some(t) if *t == Type::BOOL => Ok(match text.trim().to_ascii_lowercase().as_str() {

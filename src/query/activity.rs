@@ -59,9 +59,7 @@ impl Activity {
         cancel: CancellationToken,
     ) -> Registration {
         let id = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let started = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX));
+        let started = crate::clock::Clock::now_nanos(&crate::clock::SystemClock);
         let running = Running {
             pid,
             database: database.to_string(),

@@ -167,15 +167,12 @@ impl TableProvider for SundialTable {
         .register(&state.runtime_env().memory_pool);
         let name = self.table.name.clone();
         let batches = tokio::task::spawn_blocking(move || -> Result<Vec<RecordBatch>> {
-            let estimate = table
-                .estimate_scan_rows(&request)
-                .saturating_mul(2 * row_bytes);
-            reservation
-                .try_grow(usize::try_from(estimate).unwrap_or(usize::MAX))
-                .map_err(|e| scan_too_big(&name, e))?;
-            let out = table
-                .scan(&request, engine.stats())
-                .map_err(|e| DataFusionError::External(Box::new(e)))?;
+            let out = table.scan_within(&request, engine.stats(), |rows| {
+                let bytes = rows.saturating_mul(2 * row_bytes);
+                reservation
+                    .try_grow(usize::try_from(bytes).unwrap_or(usize::MAX))
+                    .map_err(|e| scan_too_big(&name, e))
+            })?;
             let actual = (out.rows.len() as u64).saturating_mul(2 * row_bytes);
             reservation
                 .try_resize(usize::try_from(actual).unwrap_or(usize::MAX))
@@ -185,6 +182,13 @@ impl TableProvider for SundialTable {
         .await
         .map_err(|e| DataFusionError::External(Box::new(e)))??;
         Ok(MemorySourceConfig::try_new_exec(&[batches], schema, None)?)
+    }
+}
+
+/// A storage failure during a scan, as DataFusion carries it.
+impl From<crate::storage::Error> for DataFusionError {
+    fn from(e: crate::storage::Error) -> DataFusionError {
+        DataFusionError::External(Box::new(e))
     }
 }
 

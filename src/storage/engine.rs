@@ -267,6 +267,7 @@ impl Engine {
         let Some(t) = database.tables.write().remove(table) else {
             return Ok(false);
         };
+        t.uncount_series();
         flush::rewrite_checkpoint(&self.shared)?;
         retention::remove_table_files(&t)?;
         Ok(true)
@@ -458,22 +459,13 @@ impl Shared {
         replay: bool,
     ) -> (Vec<TableSamples>, Vec<(usize, SchemaError)>) {
         let database = self.database_or_create(db);
-        let (limits, db_max, table_max) = if replay {
-            (schema::PointLimits::NONE, 0, 0)
+        let limits = if replay {
+            schema::PointLimits::NONE
         } else {
-            (
-                self.point_limits(),
-                self.config.max_series_per_database,
-                self.config.max_series_per_table,
-            )
+            self.point_limits()
         };
-        let total: usize = tables.iter().map(|t| t.samples.len()).sum();
-        let mut db_series = if db_max > 0 {
-            database.series_count()
-        } else {
-            0
-        };
-        let db_near = db_max > 0 && db_series + total > db_max;
+        let total = tables.iter().map(|t| t.samples.len()).sum();
+        let mut series = SeriesGuard::new(self, Some(&database), db, total, replay);
         let mut accepted = Vec::with_capacity(tables.len());
         let mut rejected = Vec::new();
         let mut offset = 0;
@@ -497,7 +489,6 @@ impl Shared {
                 continue;
             }
             schema.add_field(&t.field, FieldType::Float);
-            let mut new_keys: std::collections::HashSet<&schema::SeriesKey> = Default::default();
             // Series of one metric mostly share their tag keys: check each run once.
             let mut last_keys: Option<&schema::SeriesKey> = None;
             let mut last_error: Option<SchemaError> = None;
@@ -526,28 +517,13 @@ impl Shared {
                     }
                     last_keys = Some(key);
                 }
-                // Near a series limit, each new series is counted against it.
-                let series_error = if last_error.is_none()
-                    && (db_near || table_max > 0 && st.registry.len() + t.samples.len() > table_max)
-                    && !new_keys.contains(key)
-                    && st.registry.get(key).is_none()
-                {
-                    if table_max > 0 && st.registry.len() + new_keys.len() + 1 > table_max {
-                        Some(SchemaError::SeriesLimit {
-                            scope: format!("table '{}'", t.table),
-                            what: "table",
-                            max: table_max,
+                let series_error = if last_error.is_none() {
+                    let registry = &st.registry;
+                    series
+                        .count(&t.table, registry.len(), key, || {
+                            registry.get(key).is_some()
                         })
-                    } else if db_max > 0 && db_series + new_keys.len() + 1 > db_max {
-                        Some(SchemaError::SeriesLimit {
-                            scope: format!("database '{db}'"),
-                            what: "database",
-                            max: db_max,
-                        })
-                    } else {
-                        new_keys.insert(key);
-                        None
-                    }
+                        .err()
                 } else {
                     None
                 };
@@ -556,8 +532,6 @@ impl Shared {
                 }
                 keep.push(last_error.is_none() && series_error.is_none());
             }
-            db_series += new_keys.len();
-            drop(new_keys);
             let mut keep = keep.into_iter();
             t.samples.retain(|_| keep.next().unwrap_or(false));
             if !t.samples.is_empty() {
@@ -647,12 +621,6 @@ impl Shared {
 /// Counts the series a batch of points adds against the per-table and per-database
 /// limits. Far from both (the usual case) it costs nothing per point; near one, each
 /// point's series is looked up, and new ones are counted.
-type GuardedTable = (
-    Option<Arc<Table>>,
-    usize,
-    std::collections::HashSet<SeriesKey>,
-);
-
 struct SeriesGuard<'a> {
     database: Option<&'a Database>,
     db: &'a str,
@@ -661,8 +629,10 @@ struct SeriesGuard<'a> {
     batch: usize,
     db_series: usize,
     db_near: bool,
-    /// Per table: its series before the batch, and the new keys admitted so far.
-    tables: HashMap<String, GuardedTable>,
+    /// Per table looked up by [`SeriesGuard::admit`]: it and its series before the batch.
+    tables: HashMap<String, (Option<Arc<Table>>, usize)>,
+    /// Per table: the new series admitted so far.
+    new: HashMap<String, std::collections::HashSet<SeriesKey>>,
     added: usize,
 }
 
@@ -695,10 +665,17 @@ impl<'a> SeriesGuard<'a> {
             db_series,
             db_near: db_max > 0 && db_series + batch > db_max,
             tables: HashMap::new(),
+            new: HashMap::new(),
             added: 0,
         }
     }
 
+    /// Whether a table with `before` series is near a limit with this batch.
+    fn near(&self, before: usize) -> bool {
+        self.db_near || self.table_max > 0 && before + self.batch > self.table_max
+    }
+
+    /// Admits a point of `table` (looked up here, once per batch) with series `key`.
     fn admit(&mut self, table: &str, key: &SeriesKey) -> Result<(), SchemaError> {
         if self.table_max == 0 && !self.db_near {
             return Ok(());
@@ -706,21 +683,38 @@ impl<'a> SeriesGuard<'a> {
         if !self.tables.contains_key(table) {
             let t = self.database.and_then(|d| d.table(table));
             let n = t.as_ref().map_or(0, |t| t.state.read().registry.len());
-            self.tables
-                .insert(table.to_string(), (t, n, Default::default()));
+            self.tables.insert(table.to_string(), (t, n));
         }
-        let (t, before, new) = self.tables.get_mut(table).expect("inserted above");
-        let table_near = self.table_max > 0 && *before + self.batch > self.table_max;
-        if !table_near && !self.db_near {
+        let (t, before) = &self.tables[table];
+        if !self.near(*before) {
             return Ok(());
         }
-        let known = new.contains(key)
-            || t.as_ref()
-                .is_some_and(|t| t.state.read().registry.get(key).is_some());
-        if known {
+        let (t, before) = (t.clone(), *before);
+        self.count(table, before, key, || {
+            t.is_some_and(|t| t.state.read().registry.get(key).is_some())
+        })
+    }
+
+    /// Counts `key` against the limits if it is a new series of `table`, which has
+    /// `before` series (`registered` says whether `key` is one of them).
+    fn count(
+        &mut self,
+        table: &str,
+        before: usize,
+        key: &SeriesKey,
+        registered: impl FnOnce() -> bool,
+    ) -> Result<(), SchemaError> {
+        if !self.near(before) {
             return Ok(());
         }
-        if self.table_max > 0 && *before + new.len() + 1 > self.table_max {
+        if !self.new.contains_key(table) {
+            self.new.insert(table.to_string(), Default::default());
+        }
+        let new = self.new.get_mut(table).expect("inserted above");
+        if new.contains(key) || registered() {
+            return Ok(());
+        }
+        if self.table_max > 0 && before + new.len() + 1 > self.table_max {
             return Err(SchemaError::SeriesLimit {
                 scope: format!("table '{table}'"),
                 what: "table",

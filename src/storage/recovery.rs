@@ -40,6 +40,7 @@ pub(super) fn load_segments(shared: &Shared, dbs_dir: &Path) -> Result<u64> {
             }
             files.sort();
             let mut st = table.state.write();
+            let series_before = st.registry.len();
             st.meta = meta::read(&t_entry.path())?;
             // Sequence numbers must stay above every tombstone's, or new rows would be
             // hidden by an old DELETE.
@@ -84,6 +85,7 @@ pub(super) fn load_segments(shared: &Shared, dbs_dir: &Path) -> Result<u64> {
                     st.segments.push(seg);
                 }
             }
+            table.count_series(series_before, &st.registry);
         }
     }
     Ok(max_seq)

@@ -66,6 +66,8 @@ pub struct Table {
     pub name: String,
     pub dir: PathBuf,
     pub state: RwLock<TableState>,
+    /// The database's series count (see [`Table::count_series`]).
+    db_series: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 /// The rows a scan produced, with the tags of every series id they mention.
@@ -105,7 +107,13 @@ pub fn parse_partition_dir(name: &str) -> Option<i64> {
 }
 
 impl Table {
-    pub fn new(db: &str, name: &str, dir: PathBuf) -> Table {
+    /// A table of database `db`, whose series count is `db_series`.
+    pub fn new(
+        db: &str,
+        name: &str,
+        dir: PathBuf,
+        db_series: Arc<std::sync::atomic::AtomicUsize>,
+    ) -> Table {
         static NEXT_ID: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
         Table {
             id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
@@ -113,7 +121,27 @@ impl Table {
             name: name.to_string(),
             dir,
             state: RwLock::new(TableState::default()),
+            db_series,
         }
+    }
+
+    /// Adds the series `registry` gained since it held `before` to the database's count.
+    pub(super) fn count_series(&self, before: usize, registry: &super::schema::SeriesRegistry) {
+        let added = registry.len().saturating_sub(before);
+        if added > 0 {
+            self.db_series
+                .fetch_add(added, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
+    /// Takes this table's series out of the database's count (it is being dropped).
+    pub(super) fn uncount_series(&self) {
+        let n = self.state.read().registry.len();
+        let _ = self.db_series.fetch_update(
+            std::sync::atomic::Ordering::Relaxed,
+            std::sync::atomic::Ordering::Relaxed,
+            |c| Some(c.saturating_sub(n)),
+        );
     }
 
     /// A copy of the current schema.
@@ -126,6 +154,7 @@ impl Table {
     pub fn apply(&self, points: &[&Point]) -> usize {
         let mut st = self.state.write();
         let before = st.active.bytes();
+        let series_before = st.registry.len();
         for p in points {
             st.schema.extend(p);
             let (sid, _) = st.registry.get_or_insert(&p.tags);
@@ -141,6 +170,7 @@ impl Table {
                 .collect();
             st.active.insert(sid, p.time, fields);
         }
+        self.count_series(series_before, &st.registry);
         st.active.bytes().saturating_sub(before)
     }
 
@@ -150,12 +180,14 @@ impl Table {
         let mut st = self.state.write();
         let st = &mut *st;
         let before = st.active.bytes();
+        let series_before = st.registry.len();
         let field = st.schema.add_field(&samples.field, FieldType::Float);
         for (series, time, value) in &samples.samples {
             let sid = series.id_in(self.id, &mut st.registry);
             st.active
                 .insert_one(sid, *time, field, Value::Float(*value));
         }
+        self.count_series(series_before, &st.registry);
         st.active.bytes().saturating_sub(before)
     }
 
@@ -240,38 +272,26 @@ impl Table {
         Ok(rows)
     }
 
-    /// At most how many rows [`Table::scan`] of `req` reads (every row of the layers in
-    /// its time range, scaled by the share of series its tag predicates match): what a
-    /// query reserves before it reads.
-    pub fn estimate_scan_rows(&self, req: &ScanRequest) -> u64 {
-        let st = self.state.read();
-        let mut rows: u64 = st
-            .segments
-            .iter()
-            .filter(|s| s.overlaps(req.range))
-            .map(|s| s.footer.rows)
-            .sum();
-        rows += st
-            .frozen
-            .iter()
-            .map(|f| f.buffer.rows() as u64)
-            .sum::<u64>();
-        rows += st.active.rows() as u64;
-        let total = st.registry.len() as u64;
-        match st.registry.index.eval(&req.tags) {
-            Some(matching) if total > 0 => rows.saturating_mul(matching.len()) / total,
-            _ => rows,
-        }
-    }
-
     /// Reads the rows of a scan request, merging every layer (segments, frozen buffers,
     /// the active buffer) so the newest value of each field wins.
     pub fn scan(&self, req: &ScanRequest, stats: &Stats) -> Result<ScanOutput> {
+        self.scan_within(req, stats, |_| Ok(()))
+    }
+
+    /// [`Table::scan`], after `admit` accepts its estimate: at most how many rows it reads
+    /// (every row of the layers in its time range, scaled by the share of series its tag
+    /// predicates match), so a caller can reserve memory before anything is decoded.
+    pub fn scan_within<E: From<super::Error>>(
+        &self,
+        req: &ScanRequest,
+        stats: &Stats,
+        admit: impl FnOnce(u64) -> std::result::Result<(), E>,
+    ) -> std::result::Result<ScanOutput, E> {
         use std::sync::atomic::Ordering::Relaxed;
         let types: Vec<FieldType> = req.fields.iter().map(|(_, t)| *t).collect();
         let range = req.range;
         // Snapshot under the lock; decode outside it.
-        let (mut layers, active_rows, keys, series, tombstones) = {
+        let (mut layers, active_rows, keys, series, tombstones, estimate) = {
             let st = self.state.read();
             let series: Option<RoaringBitmap> = st.registry.index.eval(&req.tags);
             let tombstones: Vec<ResolvedTombstone> = st
@@ -296,8 +316,29 @@ impl Table {
             }
             let ids = field_ids(&st.schema, &req.fields);
             let active_rows = st.active.to_rows(range, series.as_ref(), &ids);
-            (layers, active_rows, st.registry.keys(), series, tombstones)
+            let stored: u64 = layers
+                .iter()
+                .map(|(_, l)| match l {
+                    Layer::Segment(s) => s.footer.rows,
+                    Layer::Frozen(f) => f.buffer.rows() as u64,
+                })
+                .sum();
+            let total = st.registry.len() as u64;
+            let stored = match &series {
+                Some(matching) if total > 0 => stored.saturating_mul(matching.len()) / total,
+                _ => stored,
+            };
+            let estimate = stored + active_rows.len() as u64;
+            (
+                layers,
+                active_rows,
+                st.registry.keys(),
+                series,
+                tombstones,
+                estimate,
+            )
         };
+        admit(estimate)?;
         layers.sort_by_key(|(order, _)| *order);
         let mut decoded = Vec::with_capacity(layers.len() + 1);
         for ((seq, _), layer) in layers {

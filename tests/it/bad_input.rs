@@ -5,13 +5,7 @@
 
 use sundial::error::SqlState;
 
-use crate::harness::{TestServer, count};
-
-fn code(e: &tokio_postgres::Error) -> String {
-    e.as_db_error()
-        .map(|d| d.code().code().to_string())
-        .unwrap_or_else(|| e.to_string())
-}
+use crate::harness::{TestServer, code, count};
 
 async fn rows_of(server: &TestServer, db: &str, lines: &str) -> tokio_postgres::Client {
     let (status, body) = server
@@ -116,14 +110,7 @@ async fn over_long_names_are_refused_and_flushing_goes_on() {
     );
     let (status, text) = server.post("/write?db=names", body).await;
     assert_eq!(status, 400, "{text}");
-    let json: serde_json::Value = serde_json::from_str(&text).unwrap();
-    let lines: Vec<i64> = json["data"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["line_number"].as_i64().unwrap())
-        .collect();
-    assert_eq!(lines, [2, 3, 4, 5], "{text}");
+    assert_eq!(rejected_lines(&text), [2, 3, 4, 5], "{text}");
     assert!(text.contains("too long"), "{text}");
     let (status, text) = server
         .post(&format!("/write?db={}", "d".repeat(300)), "m v=1 1\n")

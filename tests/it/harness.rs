@@ -337,6 +337,20 @@ pub async fn count(client: &tokio_postgres::Client, sql: &str) -> i64 {
     client.query_one(sql, &[]).await.expect(sql).get(0)
 }
 
+/// The SQLSTATE of a database error (or the error's text when it is not one).
+pub fn code(e: &tokio_postgres::Error) -> String {
+    e.as_db_error()
+        .map(|d| d.code().code().to_string())
+        .unwrap_or_else(|| e.to_string())
+}
+
+/// The server's message of a database error (or the error's text when it is not one).
+pub fn message(e: &tokio_postgres::Error) -> String {
+    e.as_db_error()
+        .map(|d| d.message().to_string())
+        .unwrap_or_else(|| e.to_string())
+}
+
 /// A port nothing listens on right now (for neighbours and servers that need a fixed one).
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")

@@ -3,19 +3,13 @@
 
 use sundial::error::SqlState;
 
-use crate::harness::{TestServer, count};
+use crate::harness::{TestServer, code, count};
 
 fn now_nanos() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_nanos() as i64
-}
-
-fn code(e: tokio_postgres::Error) -> String {
-    e.as_db_error()
-        .map(|d| d.code().code().to_string())
-        .unwrap_or_else(|| e.to_string())
 }
 
 #[tokio::test]
@@ -51,9 +45,9 @@ async fn delete_hides_rows_at_once_and_after_restart() {
         .execute("DELETE FROM cpu WHERE v > 5", &[])
         .await
         .unwrap_err();
-    assert_eq!(code(e), SqlState::FEATURE_NOT_SUPPORTED.code());
+    assert_eq!(code(&e), SqlState::FEATURE_NOT_SUPPORTED.code());
     let e = c.execute("DELETE FROM nope", &[]).await.unwrap_err();
-    assert_eq!(code(e), SqlState::UNDEFINED_TABLE.code());
+    assert_eq!(code(&e), SqlState::UNDEFINED_TABLE.code());
 
     let server = server.crash_and_restart();
     let c = server.pg("d").await;
@@ -126,7 +120,7 @@ async fn retention_hides_expired_rows_and_deletes_partitions() {
         .simple_query("ALTER TABLE m SET (ttl = 'whenever')")
         .await
         .unwrap_err();
-    assert_eq!(code(e), SqlState::INVALID_PARAMETER_VALUE.code());
+    assert_eq!(code(&e), SqlState::INVALID_PARAMETER_VALUE.code());
 }
 
 #[tokio::test]
@@ -136,7 +130,7 @@ async fn create_and_drop_databases_and_tables() {
     let c = server.pg("sundial").await;
     c.simple_query("CREATE DATABASE fresh").await.unwrap();
     let e = c.simple_query("CREATE DATABASE fresh").await.unwrap_err();
-    assert_eq!(code(e), SqlState::DUPLICATE_DATABASE.code());
+    assert_eq!(code(&e), SqlState::DUPLICATE_DATABASE.code());
     c.simple_query("CREATE DATABASE IF NOT EXISTS fresh")
         .await
         .unwrap();
@@ -148,17 +142,17 @@ async fn create_and_drop_databases_and_tables() {
     assert_eq!(count(&f, "SELECT count(*) FROM a").await, 1);
     f.simple_query("DROP TABLE a").await.unwrap();
     assert_eq!(
-        code(f.simple_query("SELECT * FROM a").await.unwrap_err()),
+        code(&f.simple_query("SELECT * FROM a").await.unwrap_err()),
         SqlState::UNDEFINED_TABLE.code()
     );
     assert_eq!(
-        code(f.simple_query("DROP TABLE a").await.unwrap_err()),
+        code(&f.simple_query("DROP TABLE a").await.unwrap_err()),
         SqlState::UNDEFINED_TABLE.code()
     );
     f.simple_query("DROP TABLE IF EXISTS a").await.unwrap();
     assert_eq!(count(&f, "SELECT count(*) FROM b").await, 1);
     assert_eq!(
-        code(f.simple_query("DROP DATABASE fresh").await.unwrap_err()),
+        code(&f.simple_query("DROP DATABASE fresh").await.unwrap_err()),
         SqlState::OBJECT_IN_USE.code()
     );
     drop(f);
@@ -166,7 +160,7 @@ async fn create_and_drop_databases_and_tables() {
     let Err(e) = server.try_pg("fresh").await else {
         panic!("dropped database still accepts connections");
     };
-    assert_eq!(code(e), SqlState::INVALID_CATALOG_NAME.code());
+    assert_eq!(code(&e), SqlState::INVALID_CATALOG_NAME.code());
     assert!(!dir.path().join("dbs/fresh").exists());
     // Survives a restart: the dropped table and database stay dropped.
     let server = server.crash_and_restart();
@@ -175,7 +169,7 @@ async fn create_and_drop_databases_and_tables() {
     assert_eq!(server.post("/write?db=fresh", "c v=1 1\n").await.0, 204);
     let f = server.pg("fresh").await;
     assert_eq!(
-        code(f.simple_query("SELECT * FROM b").await.unwrap_err()),
+        code(&f.simple_query("SELECT * FROM b").await.unwrap_err()),
         SqlState::UNDEFINED_TABLE.code()
     );
     assert_eq!(count(&f, "SELECT count(*) FROM c").await, 1);

@@ -5,19 +5,7 @@
 use sundial::error::SqlState;
 use tokio::io::AsyncWriteExt;
 
-use crate::harness::{TestServer, count, scalar};
-
-fn message(e: &tokio_postgres::Error) -> String {
-    e.as_db_error()
-        .map(|d| d.message().to_string())
-        .unwrap_or_else(|| e.to_string())
-}
-
-fn code(e: &tokio_postgres::Error) -> String {
-    e.as_db_error()
-        .map(|d| d.code().code().to_string())
-        .unwrap_or_else(|| e.to_string())
-}
+use crate::harness::{TestServer, code, count, message, scalar};
 
 /// `postgres.max_connections`: past it PostgreSQL's 53300, a closed connection frees its
 /// slot; 300 sockets stuck before their startup packet (on both protocols) hold none.
