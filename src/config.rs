@@ -58,6 +58,12 @@ pub struct PostgresConfig {
     pub max_connections: usize,
     /// `statement_timeout` of sessions that set none (`"5m"`; `"0s"`: none).
     pub statement_timeout: crate::duration::Duration,
+    /// How long a connection may take from connecting to finishing authentication
+    /// (PostgreSQL's `authentication_timeout`, `"1m"`).
+    pub authentication_timeout: crate::duration::Duration,
+    /// A session with no statement running and no message for this long is closed
+    /// (PostgreSQL's `idle_session_timeout`; `"1h"`, `"0s"`: never).
+    pub idle_session_timeout: crate::duration::Duration,
 }
 
 impl Default for PostgresConfig {
@@ -68,6 +74,8 @@ impl Default for PostgresConfig {
             auth_method: Default::default(),
             max_connections: 100,
             statement_timeout: crate::duration::Duration::from_secs(300),
+            authentication_timeout: crate::duration::Duration::from_secs(60),
+            idle_session_timeout: crate::duration::Duration::from_secs(3600),
         }
     }
 }

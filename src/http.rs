@@ -29,12 +29,19 @@ use crate::ingest::{Api, Ingester, Precision, WriteParams};
 pub struct HttpConfig {
     /// Largest accepted request body in bytes (after gzip decoding too).
     pub max_body_bytes: usize,
+    /// How long a request's headers may take to arrive, counted from when the server
+    /// waits for them — so it also closes keep-alive connections idle that long.
+    pub header_read_timeout: crate::duration::Duration,
+    /// The longest gap between two pieces of a request body; past it, 408.
+    pub body_read_timeout: crate::duration::Duration,
 }
 
 impl Default for HttpConfig {
     fn default() -> Self {
         HttpConfig {
             max_body_bytes: 32 << 20,
+            header_read_timeout: crate::duration::Duration::from_secs(30),
+            body_read_timeout: crate::duration::Duration::from_secs(30),
         }
     }
 }
@@ -47,6 +54,7 @@ struct AppState {
 /// Builds the router.
 pub fn router(ingester: Arc<Ingester>, config: HttpConfig) -> Router {
     let limit = config.max_body_bytes;
+    let body_timeout = config.body_read_timeout.get();
     let state = Arc::new(AppState { ingester, config });
     Router::new()
         .route("/write", post(write_v1))
@@ -57,18 +65,158 @@ pub fn router(ingester: Arc<Ingester>, config: HttpConfig) -> Router {
         .route("/metrics", get(metrics))
         .route("/ping", get(ping).head(ping))
         .layer(DefaultBodyLimit::max(limit))
+        .layer(axum::middleware::map_request(
+            move |request: axum::extract::Request| async move {
+                request.map(|body| axum::body::Body::new(IdleTimeout::new(body, body_timeout)))
+            },
+        ))
         .with_state(state)
 }
 
-/// Serves HTTP until `shutdown` fires.
+/// Serves HTTP/1 until `shutdown` fires, then lets the requests in flight finish. A
+/// connection's headers must arrive within `header_read_timeout` (hyper's timer, which
+/// also runs while a keep-alive connection waits for its next request), so sockets that
+/// send nothing or dribble headers are closed; no slot or lock is held meanwhile.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
+    header_read_timeout: std::time::Duration,
     shutdown: CancellationToken,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router)
-        .with_graceful_shutdown(async move { shutdown.cancelled().await })
-        .await
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_read_timeout);
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    loop {
+        let (socket, peer) = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    // Out of descriptors and the like: wait instead of spinning.
+                    tracing::warn!(error = %e, "accepting an HTTP connection failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        let _ = socket.set_nodelay(true);
+        let service = hyper_util::service::TowerToHyperService::new(router.clone());
+        let connection = graceful.watch(builder.serve_connection(TokioIo::new(socket), service));
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(%peer, error = %e, "HTTP connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
+    Ok(())
+}
+
+/// A request body that fails with [`BodyTimedOut`] when no part of it arrives for the
+/// configured gap (a client that stops sending mid-body).
+struct IdleTimeout {
+    inner: axum::body::Body,
+    gap: std::time::Duration,
+    timer: std::pin::Pin<Box<tokio::time::Sleep>>,
+}
+
+impl IdleTimeout {
+    fn new(inner: axum::body::Body, gap: std::time::Duration) -> IdleTimeout {
+        IdleTimeout {
+            inner,
+            gap,
+            timer: Box::pin(tokio::time::sleep(gap)),
+        }
+    }
+}
+
+/// The error of a body whose sender went quiet.
+#[derive(Debug)]
+struct BodyTimedOut(std::time::Duration);
+
+impl std::fmt::Display for BodyTimedOut {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "the request body stopped arriving: nothing for {}",
+            crate::duration::format_secs(self.0.as_secs().max(1))
+        )
+    }
+}
+
+impl std::error::Error for BodyTimedOut {}
+
+impl http_body::Body for IdleTimeout {
+    type Data = Bytes;
+    type Error = axum::BoxError;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, Self::Error>>> {
+        use std::future::Future;
+        use std::task::Poll;
+        let this = &mut *self;
+        match std::pin::Pin::new(&mut this.inner).poll_frame(cx) {
+            Poll::Ready(frame) => {
+                let next = tokio::time::Instant::now() + this.gap;
+                this.timer.as_mut().reset(next);
+                Poll::Ready(frame.map(|f| f.map_err(Into::into)))
+            }
+            Poll::Pending => match this.timer.as_mut().poll(cx) {
+                Poll::Ready(()) => Poll::Ready(Some(Err(Box::new(BodyTimedOut(this.gap))))),
+                Poll::Pending => Poll::Pending,
+            },
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// A whole request body, or the error that stopped it: 413 past `max_body_bytes`, 408
+/// when the client stopped sending, 400 for a connection that broke — each as JSON like
+/// every other error, not axum's plain-text rejections.
+struct RequestBody(Bytes);
+
+impl<S: Send + Sync> axum::extract::FromRequest<S> for RequestBody {
+    type Rejection = HttpError;
+
+    async fn from_request(request: axum::extract::Request, state: &S) -> Result<Self, HttpError> {
+        let rejection = match Bytes::from_request(request, state).await {
+            Ok(body) => return Ok(RequestBody(body)),
+            Err(rejection) => rejection,
+        };
+        let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(&rejection);
+        while let Some(e) = cause {
+            if let Some(timed_out) = e.downcast_ref::<BodyTimedOut>() {
+                return Err(HttpError::new(
+                    SqlState::QUERY_CANCELED,
+                    timed_out.to_string(),
+                ));
+            }
+            cause = e.source();
+        }
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            return Err(HttpError::new(
+                SqlState::PROGRAM_LIMIT_EXCEEDED,
+                "request body too large: over the server's limit (http.max_body_bytes)",
+            ));
+        }
+        Err(HttpError::invalid(format!(
+            "reading the request body failed: {}",
+            rejection.body_text()
+        )))
+    }
 }
 
 /// Sundial's own metrics, Prometheus text format.
@@ -195,7 +343,7 @@ async fn write_v1(
     State(s): State<Arc<AppState>>,
     Query(q): Params,
     headers: HeaderMap,
-    body: Bytes,
+    RequestBody(body): RequestBody,
 ) -> Result<Response, HttpError> {
     let db = required(&q, "db", "database")?;
     let request = WriteRequest::influx(db, q.get("precision"), Api::V1);
@@ -206,7 +354,7 @@ async fn write_v2(
     State(s): State<Arc<AppState>>,
     Query(q): Params,
     headers: HeaderMap,
-    body: Bytes,
+    RequestBody(body): RequestBody,
 ) -> Result<Response, HttpError> {
     let db = required(&q, "bucket", "bucket")?;
     let request = WriteRequest::influx(db, q.get("precision"), Api::V2);
@@ -217,7 +365,7 @@ async fn write_v3(
     State(s): State<Arc<AppState>>,
     Query(q): Params,
     headers: HeaderMap,
-    body: Bytes,
+    RequestBody(body): RequestBody,
 ) -> Result<Response, HttpError> {
     let db = required(&q, "db", "database")?;
     let flag = |name: &str, default: bool| -> Result<bool, HttpError> {
@@ -247,7 +395,7 @@ async fn write_v3(
 async fn remote_write(
     State(s): State<Arc<AppState>>,
     Query(q): Query<HashMap<String, String>>,
-    body: Bytes,
+    RequestBody(body): RequestBody,
 ) -> Result<Response, HttpError> {
     let db = q
         .get("db")

@@ -193,6 +193,7 @@ impl SimpleQueryHandler for Dispatcher {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
+        let _busy = limits::Liveness::busy();
         let parts = statements::split(query).unwrap_or_else(|| vec![query.to_string()]);
         let mut responses = Vec::new();
         for part in parts {
@@ -281,6 +282,7 @@ impl Dispatcher {
                 deadline,
                 cancel: Some(cancel),
                 running: Some(running),
+                busy: limits::Liveness::busy(),
             },
         )?;
         Ok(Response::Query(response))
@@ -340,6 +342,7 @@ impl ExtendedQueryHandler for Dispatcher {
         C::Error: Debug,
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
+        let _busy = limits::Liveness::busy();
         let (sql, parsed) = &portal.statement.statement;
         // Our own statements are parsed into a statement without a plan (see DispatchParser).
         let Some((stmt, plan)) = parsed else {
@@ -508,6 +511,7 @@ impl QueryParser for DispatchParser {
     where
         C: ClientInfo + Unpin + Send + Sync,
     {
+        limits::Liveness::touch();
         if let Some(parsed) = statements::parse(sql) {
             // With placeholders it is checked once its values are bound.
             if bind::parameter_count(sql) == 0 {
@@ -657,6 +661,29 @@ impl pgwire::api::auth::ServerParameterProvider for SessionParameters {
 #[async_trait]
 impl StartupHandler for Startup {
     async fn on_startup<C>(
+        &self,
+        client: &mut C,
+        message: PgWireFrontendMessage,
+    ) -> PgWireResult<()>
+    where
+        C: ClientInfo + Sink<PgWireBackendMessage> + Unpin + Send + Sync,
+        C::Error: Debug,
+        PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
+    {
+        let answered = self.authenticate(client, message).await;
+        if matches!(
+            client.state(),
+            pgwire::api::PgWireConnectionState::ReadyForQuery
+        ) {
+            limits::Liveness::authenticated();
+        }
+        answered
+    }
+}
+
+impl Startup {
+    /// One message of the startup phase: the startup packet, then password messages.
+    async fn authenticate<C>(
         &self,
         client: &mut C,
         message: PgWireFrontendMessage,
@@ -833,6 +860,7 @@ pub async fn serve(listener: TcpListener, query: Arc<QueryEngine>, options: Opti
         );
     }
     let tls = options.tls.clone();
+    let timeouts = options.admission.timeouts;
     let handlers = Arc::new(Handlers::new(
         query,
         options.users,
@@ -848,11 +876,16 @@ pub async fn serve(listener: TcpListener, query: Arc<QueryEngine>, options: Opti
                     let tls = tls.clone();
                     let closing = tasks.connections();
                     tasks.spawn_front("postgres connection", async move {
+                        let live = limits::Liveness::new();
+                        let connection = live.clone().scope(pgwire::tokio::process_socket(socket, tls, handlers));
                         tokio::select! {
-                            ended = pgwire::tokio::process_socket(socket, tls, handlers) => {
+                            ended = connection => {
                                 if let Err(e) = ended {
                                     tracing::debug!(%peer, error = %e, "postgres connection ended with an error");
                                 }
+                            }
+                            reason = live.expired(timeouts) => {
+                                tracing::info!(%peer, reason, "closing postgres connection");
                             }
                             _ = closing.cancelled() => {
                                 tracing::debug!(%peer, "postgres connection closed by shutdown");

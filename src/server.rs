@@ -92,9 +92,12 @@ impl Server {
             metrics.clone(),
         ));
         let router = crate::http::router(ingester.clone(), config.http.clone());
+        let header_timeout = config.http.header_read_timeout.get();
         let accepting = tasks.accepting();
         tasks.spawn_front("http listener", async move {
-            if let Err(e) = crate::http::serve(http_listener, router, accepting).await {
+            if let Err(e) =
+                crate::http::serve(http_listener, router, header_timeout, accepting).await
+            {
                 tracing::error!(error = %e, "HTTP server failed");
             }
         });
@@ -184,6 +187,10 @@ impl Server {
             admission: Arc::new(crate::pg::limits::Admission::new(
                 config.postgres.max_connections,
                 config.postgres.statement_timeout.get(),
+                crate::pg::limits::Timeouts {
+                    authentication: config.postgres.authentication_timeout.get(),
+                    idle: Some(config.postgres.idle_session_timeout.get()).filter(|d| !d.is_zero()),
+                },
             )),
         };
         tasks.spawn_front(

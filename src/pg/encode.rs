@@ -487,6 +487,8 @@ pub struct Limits {
     pub cancel: Option<tokio_util::sync::CancellationToken>,
     /// Lists the statement as running until its rows are sent.
     pub running: Option<crate::query::activity::Registration>,
+    /// Keeps the connection from counting as idle until its rows are sent.
+    pub busy: Option<super::limits::Busy>,
 }
 
 /// Streams a result as rows; the stream ends with a 57014 error if the deadline passes or

@@ -41,7 +41,10 @@ const ALLOWED: &[(&str, &[&str])] = &[
         "pg",
         &["query", "metrics", "tasks", "clock", "duration", "error"],
     ),
-    ("http", &["ingest", "query", "metrics", "tasks", "error"]),
+    (
+        "http",
+        &["ingest", "query", "metrics", "tasks", "duration", "error"],
+    ),
     ("agent", &["duration", "clock", "error"]),
     (
         "config",

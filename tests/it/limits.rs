@@ -155,3 +155,103 @@ async fn running_queries_are_listed_and_cancellable() {
         .get(0);
     assert!(!none);
 }
+
+/// Reads until the peer closes the socket (or `secs` pass); what it sent before closing.
+async fn read_until_closed(socket: &mut tokio::net::TcpStream, secs: u64) -> Option<String> {
+    use tokio::io::AsyncReadExt;
+    let mut seen = Vec::new();
+    let read = tokio::time::timeout(std::time::Duration::from_secs(secs), async {
+        let mut buf = [0u8; 4096];
+        loop {
+            match socket.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => seen.extend_from_slice(&buf[..n]),
+            }
+        }
+    })
+    .await;
+    read.ok()
+        .map(|()| String::from_utf8_lossy(&seen).into_owned())
+}
+
+/// HTTP: headers that do not arrive within `header_read_timeout` (also a keep-alive
+/// connection left idle) get the connection closed; a body that stops arriving gets 408
+/// with a JSON error, and nothing of it is stored.
+#[tokio::test]
+async fn http_requests_that_stall_are_closed() {
+    use sundial::duration::Duration;
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::in_process(dir.path(), |c| {
+        c.http.header_read_timeout = Duration::from_secs(1);
+        c.http.body_read_timeout = Duration::from_secs(1);
+    });
+    let mut headers = tokio::net::TcpStream::connect(server.http).await.unwrap();
+    headers
+        .write_all(b"POST /write?db=sundial HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    assert!(
+        read_until_closed(&mut headers, 10).await.is_some(),
+        "half-sent headers keep the connection open"
+    );
+
+    let mut body = tokio::net::TcpStream::connect(server.http).await.unwrap();
+    body.write_all(
+        b"POST /write?db=sundial HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nm v=1 1\n",
+    )
+    .await
+    .unwrap();
+    let answer = read_until_closed(&mut body, 10)
+        .await
+        .expect("an answer and a close");
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("stopped arriving"), "{answer}");
+
+    // A keep-alive connection answers requests, then is closed once idle.
+    let mut idle = tokio::net::TcpStream::connect(server.http).await.unwrap();
+    idle.write_all(b"GET /ping HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let answer = read_until_closed(&mut idle, 10)
+        .await
+        .expect("closed when idle");
+    assert!(answer.starts_with("HTTP/1.1 204"), "{answer}");
+
+    let pg = server.pg("sundial").await;
+    let e = pg
+        .simple_query("SELECT count(*) FROM m")
+        .await
+        .expect_err("no table m");
+    assert_eq!(code(&e), "42P01", "{e:?}");
+}
+
+/// Postgres: a connection that does not authenticate within `authentication_timeout`,
+/// or sits idle past `idle_session_timeout`, is closed; one that keeps working is not.
+#[tokio::test]
+async fn postgres_connections_that_stall_or_idle_are_closed() {
+    use sundial::duration::Duration;
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::in_process(dir.path(), |c| {
+        c.postgres.authentication_timeout = Duration::from_secs(1);
+        c.postgres.idle_session_timeout = Duration::from_secs(2);
+        c.postgres.max_connections = 3;
+    });
+    let mut silent = tokio::net::TcpStream::connect(server.pg).await.unwrap();
+    let started = std::time::Instant::now();
+    assert!(read_until_closed(&mut silent, 10).await.is_some());
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+
+    let idle = server.pg("sundial").await;
+    let busy = server.pg("sundial").await;
+    for _ in 0..12 {
+        busy.simple_query("SELECT 1").await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    }
+    assert!(idle.is_closed() || idle.simple_query("SELECT 1").await.is_err());
+    busy.simple_query("SELECT 1")
+        .await
+        .expect("a working session stays open");
+    // The idle one gave its slot back.
+    let _a = server.pg("sundial").await;
+    let _b = server.pg("sundial").await;
+}
