@@ -157,14 +157,24 @@ pub(super) fn flush_loop(shared: Arc<Shared>, tx: mpsc::Sender<Command>, rx: mps
     let wake_every = flush_every.min(Duration::from_secs(60));
     let mut last_flush = Instant::now();
     let mut last_wake = Instant::now();
+    // After a failed flush (a full disk, say) the next try waits, doubling up to 5 s,
+    // instead of spinning on the error.
+    let mut backoff = Duration::ZERO;
+    let mut retry_at = Instant::now();
     loop {
-        match rx.recv_timeout(wake_every.saturating_sub(last_wake.elapsed())) {
+        let wait = wake_every
+            .saturating_sub(last_wake.elapsed())
+            .max(retry_at.saturating_duration_since(Instant::now()));
+        match rx.recv_timeout(wait) {
             Ok(_) | Err(mpsc::RecvTimeoutError::Timeout) => {}
             Err(mpsc::RecvTimeoutError::Disconnected) => return,
         }
         while rx.try_recv().is_ok() {}
         if shared.closing.load(Ordering::SeqCst) {
             return;
+        }
+        if Instant::now() < retry_at {
+            continue;
         }
         let buffered = shared.buffered_bytes.load(Ordering::Relaxed);
         let max = shared.config.max_buffer_bytes;
@@ -174,9 +184,12 @@ pub(super) fn flush_loop(shared: Arc<Shared>, tx: mpsc::Sender<Command>, rx: mps
         if full || last_flush.elapsed() >= flush_every {
             last_flush = Instant::now();
             if let Err(e) = checkpoint(&shared, &tx) {
-                tracing::error!(error = %e, "flush failed; will retry");
+                backoff = (backoff * 2).clamp(Duration::from_millis(100), Duration::from_secs(5));
+                retry_at = Instant::now() + backoff;
+                tracing::error!(error = %e, retry_in = ?backoff, "flush failed; will retry");
                 continue;
             }
+            backoff = Duration::ZERO;
         }
         if last_wake.elapsed() < wake_every && !full {
             continue;

@@ -486,16 +486,38 @@ impl WalWriter {
     /// Creates WAL file `id` (which must not exist yet).
     pub fn create(dir: &Path, id: u64) -> Result<WalWriter> {
         let path = dir.join(file_name(id));
-        let mut file = OpenOptions::new()
-            .create_new(true)
-            .append(true)
-            .open(&path)
-            .map_err(|e| Error::io("create WAL", &path, e))?;
-        file.write_all(MAGIC)
-            .map_err(|e| Error::io("write WAL", &path, e))?;
-        file.sync_all()
-            .map_err(|e| Error::io("fsync WAL", &path, e))?;
-        super::fsync_dir(dir)?;
+        let open = || OpenOptions::new().create_new(true).append(true).open(&path);
+        let opened = match open() {
+            // A file holding no record (an earlier attempt that failed, as on a full
+            // disk, and could not be removed) is replaced; one with records never is.
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                match std::fs::metadata(&path) {
+                    Ok(m) if m.len() <= HEADER as u64 => {
+                        std::fs::remove_file(&path)
+                            .map_err(|e| Error::io("remove empty WAL", &path, e))?;
+                        open()
+                    }
+                    _ => Err(e),
+                }
+            }
+            other => other,
+        };
+        let mut file = opened.map_err(|e| Error::io("create WAL", &path, e))?;
+        let started = file
+            .write_all(MAGIC)
+            .map_err(|e| Error::io("write WAL", &path, e))
+            .and_then(|()| {
+                file.sync_all()
+                    .map_err(|e| Error::io("fsync WAL", &path, e))
+            })
+            .and_then(|()| super::fsync_dir(dir));
+        if let Err(e) = started {
+            // Leave nothing behind, so that the next attempt (once there is space) can
+            // create the file again.
+            drop(file);
+            let _ = std::fs::remove_file(&path);
+            return Err(e);
+        }
         Ok(WalWriter {
             dir: dir.to_path_buf(),
             id,
@@ -780,6 +802,20 @@ mod tests {
         let FileRead { records, cut, .. } = read_file(dir.path(), 1).unwrap();
         assert!(!cut);
         assert_eq!(records.len(), 2);
+    }
+
+    /// A file left by a creation that failed (a full disk) holds no record and is
+    /// replaced by the next attempt; a file with records is never overwritten.
+    #[test]
+    fn a_failed_creation_never_blocks_the_next() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join(file_name(3)), &MAGIC[..2]).unwrap();
+        let mut w = WalWriter::create(dir.path(), 3).expect("replaces the stub");
+        w.append_points("db", &[&point(1)]).unwrap();
+        w.commit(true).unwrap();
+        drop(w);
+        assert!(WalWriter::create(dir.path(), 3).is_err());
+        assert_eq!(read_file(dir.path(), 3).unwrap().records.len(), 1);
     }
 
     #[test]

@@ -259,3 +259,125 @@ async fn full_write_buffers_answer_503_with_retry_after() {
     assert_eq!(count(&pg, "SELECT count(*) FROM bad").await, 5000);
     assert_eq!(count(&pg, "SELECT count(*) FROM good").await, 1);
 }
+
+/// A size-limited tmpfs, mounted for one test (the tests run as root) and lazily
+/// unmounted when dropped, also when the test fails.
+struct SmallDisk(std::path::PathBuf);
+
+impl SmallDisk {
+    fn mount(at: &std::path::Path, size: &str) -> SmallDisk {
+        std::fs::create_dir_all(at).unwrap();
+        let status = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(at)
+            .status()
+            .expect("run mount");
+        assert!(
+            status.success(),
+            "mounting a tmpfs needs root (the CI runs as root)"
+        );
+        SmallDisk(at.to_path_buf())
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+/// On a full disk writes are refused with 507 and a message saying so, the server stays
+/// up and serves what it has, and writing resumes by itself once space returns; every
+/// acknowledged write survives `kill -9`.
+#[tokio::test]
+async fn a_full_disk_refuses_writes_with_507_and_recovers_by_itself() {
+    let dir = tempfile::tempdir().unwrap();
+    let disk = SmallDisk::mount(&dir.path().join("disk"), "6m");
+    let data = disk.0.join("data");
+    let cfg = dir.path().join("sundial.toml");
+    std::fs::write(
+        &cfg,
+        "[storage]\nflush_interval = \"200ms\"\nflush_threshold_bytes = 262144\n",
+    )
+    .unwrap();
+    let args = ["--config", cfg.to_str().unwrap()];
+    let server = TestServer::start(&data, &args);
+    // Leave little room: a ballast file takes most of the disk.
+    let ballast = disk.0.join("ballast");
+    std::fs::write(&ballast, vec![7u8; 4 << 20]).unwrap();
+
+    // Strings that do not compress, so segments fill the disk as the WAL does.
+    let noise = |b: usize, i: i64| -> String {
+        let mut x = (b as u64) << 32 | i as u64 | 1;
+        (0..5)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                format!("{x:016x}")
+            })
+            .collect()
+    };
+    let batch = |b: usize| -> String {
+        (0..500)
+            .map(|i| format!("m,b={b} v={i}i,pad=\"{}\" {}\n", noise(b, i), DAY + i))
+            .collect()
+    };
+    let mut acked = Vec::new();
+    let mut refused = None;
+    for b in 0..400 {
+        let (status, body) = server.post("/write?db=sundial", batch(b)).await;
+        match status {
+            204 => acked.push(b),
+            507 => {
+                refused = Some(body);
+                break;
+            }
+            other => panic!("batch {b}: {other} {body}"),
+        }
+    }
+    let refused = refused.expect("the disk never filled");
+    assert!(refused.contains("53100"), "{refused}");
+    assert!(
+        refused.to_lowercase().contains("space") || refused.contains("full"),
+        "{refused}"
+    );
+    assert!(!acked.is_empty());
+    // Still full: still refused, and reads go on.
+    let (status, body) = server.post("/write?db=sundial", batch(1000)).await;
+    assert_eq!(status, 507, "{body}");
+    let pg = server.pg("sundial").await;
+    assert_eq!(
+        count(&pg, "SELECT count(DISTINCT b) FROM m").await,
+        acked.len() as i64
+    );
+
+    // Space returns: the next write is stored, with no restart or operator action.
+    std::fs::remove_file(&ballast).unwrap();
+    crate::harness::until("writes to resume", 30, async || {
+        server.post("/write?db=sundial", batch(2000)).await.0 == 204
+    })
+    .await;
+    acked.push(2000);
+
+    let server = server.crash_and_restart();
+    let pg = server.pg("sundial").await;
+    let stored: std::collections::HashMap<String, i64> = pg
+        .query("SELECT b, count(*) FROM m GROUP BY b", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    for b in &acked {
+        assert_eq!(
+            stored.get(&b.to_string()),
+            Some(&500),
+            "acknowledged batch {b}"
+        );
+    }
+    drop(server);
+}

@@ -8,6 +8,7 @@ mod architecture;
 mod bad_input;
 mod clients;
 mod config;
+mod crash_loop;
 mod drivers;
 mod durability;
 mod errors;
