@@ -64,6 +64,8 @@ impl SqlState {
     pub const DUPLICATE_OBJECT: SqlState = SqlState::new("42710", Kind::AlreadyExists);
     /// A statement that cannot run inside a transaction block.
     pub const ACTIVE_SQL_TRANSACTION: SqlState = SqlState::new("25001", Kind::InvalidInput);
+    /// A frontend message that cannot be decoded (`protocol_violation`).
+    pub const PROTOCOL_VIOLATION: SqlState = SqlState::new("08P01", Kind::InvalidInput);
     pub const OBJECT_IN_USE: SqlState = SqlState::new("55006", Kind::InvalidInput);
     pub const CANT_CHANGE_RUNTIME_PARAM: SqlState = SqlState::new("55P02", Kind::InvalidInput);
     pub const INVALID_PARAMETER_VALUE: SqlState = SqlState::new("22023", Kind::InvalidInput);

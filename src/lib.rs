@@ -27,6 +27,8 @@
 //! agent    (`sundial agent`: host metrics pushed as line protocol with a disk spool;
 //!           a client of the HTTP API only)
 //! devops   (the TSBS devops data generator: `sundial generate devops`, the benches)
+//! fuzz     (fuzz targets for every parser and decoder client or disk bytes reach,
+//!           and the stable-Rust mutation driver the fuzz tests run)
 //! ```
 
 pub mod addr;
@@ -37,6 +39,7 @@ pub mod config;
 pub mod devops;
 pub mod duration;
 pub mod error;
+pub mod fuzz;
 pub mod graphite;
 pub mod host;
 pub mod http;

@@ -45,6 +45,7 @@ use crate::query::{DEFAULT_DATABASE, QueryEngine, statements};
 pub mod auth;
 pub mod bind;
 pub mod cancel;
+pub mod connection;
 pub mod encode;
 pub mod limits;
 pub mod rewrite;
@@ -877,7 +878,7 @@ pub async fn serve(listener: TcpListener, query: Arc<QueryEngine>, options: Opti
                     let closing = tasks.connections();
                     tasks.spawn_front("postgres connection", async move {
                         let live = limits::Liveness::new();
-                        let connection = live.clone().scope(pgwire::tokio::process_socket(socket, tls, handlers));
+                        let connection = live.clone().scope(connection::serve(socket, tls, handlers));
                         tokio::select! {
                             ended = connection => {
                                 if let Err(e) = ended {

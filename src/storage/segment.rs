@@ -270,6 +270,13 @@ pub fn read_footer(path: &Path) -> Result<(Footer, u64)> {
     if crc32c::crc32c(&packed) != fcrc {
         return Err(corrupt("footer checksum mismatch"));
     }
+    // The size lz4 is told to allocate: at most what lz4 can expand to (255:1).
+    let claimed = packed
+        .get(..4)
+        .map_or(0, |b| u32::from_le_bytes(b.try_into().expect("4")) as usize);
+    if claimed > packed.len().saturating_mul(255) + 64 {
+        return Err(corrupt("implausible footer size"));
+    }
     let json = lz4_flex::decompress_size_prepended(&packed).map_err(|_| corrupt("footer lz4"))?;
     let footer: Footer = serde_json::from_slice(&json).map_err(|e| corrupt(&e.to_string()))?;
     if footer.version != VERSION {

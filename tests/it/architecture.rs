@@ -60,6 +60,10 @@ const ALLOWED: &[(&str, &[&str])] = &[
             "ingest", "query", "alert", "scrape", "graphite", "pg", "http", "host",
         ],
     ),
+    (
+        "fuzz",
+        &["ingest", "scrape", "storage", "query", "pg", "duration"],
+    ),
 ];
 
 fn src() -> PathBuf {

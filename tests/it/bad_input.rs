@@ -5,7 +5,7 @@
 
 use sundial::error::SqlState;
 
-use crate::harness::{TestServer, code, count};
+use crate::harness::{TestServer, code, count, scalar};
 
 async fn rows_of(server: &TestServer, db: &str, lines: &str) -> tokio_postgres::Client {
     let (status, body) = server
@@ -343,4 +343,44 @@ async fn series_and_column_limits_refuse_the_lines_past_them() {
     let c = server.pg("card").await;
     assert_eq!(count(&c, "SELECT count(*) FROM cpu").await, 6);
     assert_eq!(count(&c, "SELECT count(*) FROM mem").await, 3);
+}
+
+/// A frontend message whose lengths exceed its body (the fuzzer found that pgwire's
+/// decoder panics on this `Bind`) gets FATAL 08P01 and a closed connection, as from
+/// PostgreSQL; other sessions and new connections go on.
+#[tokio::test]
+async fn malformed_protocol_messages_get_08p01() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::in_process(dir.path(), |_| {});
+    let other = server.pg("sundial").await;
+    let hex = "420000001a000100000001000100010000000400230007315f30303000010000";
+    let bind: Vec<u8> = (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap())
+        .collect();
+    // A Bind with a huge parameter length, then a Parse whose body claims more than it has.
+    let parse = b"P\x00\x00\x00\x08s\x00\xff\xff".to_vec();
+    for malformed in [bind, parse] {
+        let mut raw = tokio::net::TcpStream::connect(server.pg).await.unwrap();
+        let mut startup = 196_608u32.to_be_bytes().to_vec();
+        startup.extend_from_slice(b"user\0u\0database\0sundial\0\0");
+        let mut packet = ((startup.len() + 4) as u32).to_be_bytes().to_vec();
+        packet.extend_from_slice(&startup);
+        raw.write_all(&packet).await.unwrap();
+        raw.write_all(&malformed).await.unwrap();
+        let mut answer = Vec::new();
+        tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            raw.read_to_end(&mut answer),
+        )
+        .await
+        .expect("the server closes the connection")
+        .unwrap();
+        let text = String::from_utf8_lossy(&answer);
+        assert!(text.contains("08P01"), "{text}");
+        assert!(text.contains("invalid message format"), "{text}");
+    }
+    assert_eq!(scalar(&other, "SELECT 1").await.as_deref(), Some("1"));
+    server.pg("sundial").await;
 }

@@ -13,6 +13,7 @@ mod drivers;
 mod durability;
 mod errors;
 mod faults;
+mod fuzz;
 mod graphite;
 mod harness;
 mod lifecycle;

@@ -1,0 +1,96 @@
+//! One Postgres connection's message loop: pgwire's `process_socket` with the decoding of
+//! client bytes guarded. pgwire 0.41's decoders index past the end of some malformed
+//! messages (a `Bind` whose parameter lengths exceed its body panics in `split_to`,
+//! found by `sundial::fuzz`); here a message that cannot be decoded — an error or such a
+//! panic — gets PostgreSQL's answer, FATAL 08P01 (protocol violation), and the connection
+//! closes, instead of the task dying without a word. The startup deadline is the
+//! connection's [`super::limits::Liveness`] watcher, so none is kept here.
+
+use std::panic::AssertUnwindSafe;
+
+use datafusion_postgres::pgwire;
+use futures::{FutureExt, SinkExt, StreamExt};
+use pgwire::api::{ClientInfo, PgWireConnectionState, PgWireServerHandlers};
+use pgwire::error::ErrorInfo;
+use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
+use pgwire::tokio::server::{negotiate_tls, process_error, process_message};
+use tokio::net::TcpStream;
+
+use crate::error::SqlState;
+
+/// Serves one connection until the client leaves, a message is malformed or an error
+/// ends the session.
+pub async fn serve<H: PgWireServerHandlers>(
+    socket: TcpStream,
+    tls: Option<pgwire::tokio::TlsAcceptor>,
+    handlers: H,
+) -> std::io::Result<()> {
+    let startup_handler = handlers.startup_handler();
+    let simple_query_handler = handlers.simple_query_handler();
+    let extended_query_handler = handlers.extended_query_handler();
+    let copy_handler = handlers.copy_handler();
+    let cancel_handler = handlers.cancel_handler();
+    let error_handler = handlers.error_handler();
+    let Some(mut socket) = negotiate_tls(socket, tls).await? else {
+        // A direct TLS handshake with no TLS configured.
+        return Ok(());
+    };
+    loop {
+        let next = AssertUnwindSafe(socket.next()).catch_unwind().await;
+        let message = match next {
+            Ok(None) => break,
+            Ok(Some(Ok(message))) => message,
+            Ok(Some(Err(e))) => {
+                let reason = format!("invalid message format: {e}");
+                return violation(&mut socket, reason).await;
+            }
+            Err(_) => {
+                let reason = "invalid message format: a length or count in the message \
+                              exceeds the message"
+                    .to_string();
+                return violation(&mut socket, reason).await;
+            }
+        };
+        // Terminate: the client is leaving; some (asyncpg) wait for the server to close.
+        if matches!(message, PgWireFrontendMessage::Terminate(_)) {
+            break;
+        }
+        let is_extended_query = match socket.state() {
+            PgWireConnectionState::CopyInProgress(extended) => extended,
+            _ => message.is_extended_query(),
+        };
+        if let Err(mut e) = process_message(
+            message,
+            &mut socket,
+            startup_handler.clone(),
+            simple_query_handler.clone(),
+            extended_query_handler.clone(),
+            copy_handler.clone(),
+            cancel_handler.clone(),
+        )
+        .await
+        {
+            pgwire::api::ErrorHandler::on_error(error_handler.as_ref(), &socket, &mut e);
+            process_error(&mut socket, e, is_extended_query).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Answers a message that could not be decoded with FATAL 08P01, as PostgreSQL does,
+/// and ends the connection.
+async fn violation<S>(socket: &mut S, reason: String) -> std::io::Result<()>
+where
+    S: futures::Sink<PgWireBackendMessage, Error = std::io::Error> + Unpin,
+{
+    tracing::debug!(%reason, "closing a postgres connection: protocol violation");
+    let error = ErrorInfo::new(
+        "FATAL".to_string(),
+        SqlState::PROTOCOL_VIOLATION.code().to_string(),
+        reason,
+    );
+    socket
+        .send(PgWireBackendMessage::ErrorResponse(error.into()))
+        .await?;
+    socket.close().await
+}
