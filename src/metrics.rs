@@ -73,6 +73,8 @@ pub struct Metrics {
     /// Scrapes, by job; failed ones too.
     pub scrapes: Labeled,
     pub scrape_failures: Labeled,
+    /// The query memory pool's size in bytes (0: unlimited), set at start.
+    pub query_memory_limit: AtomicU64,
 }
 
 impl Metrics {
@@ -198,6 +200,29 @@ pub fn render(m: &Metrics, engine: &Engine) -> String {
         "Bytes held in memory buffers before flushing.",
     );
     let _ = writeln!(out, "sundial_buffer_bytes {buffered}");
+    family(
+        &mut out,
+        "sundial_write_buffer_limit_bytes",
+        "gauge",
+        "storage.max_buffer_bytes: unflushed bytes past which writes get 503.",
+    );
+    let _ = writeln!(
+        out,
+        "sundial_write_buffer_limit_bytes {}",
+        engine.config().max_buffer_bytes
+    );
+    family(
+        &mut out,
+        "sundial_query_memory_limit_bytes",
+        "gauge",
+        "query_memory_limit: memory all queries share (0: unlimited).",
+    );
+    let _ = writeln!(
+        out,
+        "sundial_query_memory_limit_bytes {}",
+        m.query_memory_limit
+            .load(std::sync::atomic::Ordering::Relaxed)
+    );
     family(&mut out, "sundial_segments", "gauge", "Segment files.");
     let _ = writeln!(out, "sundial_segments {segments}");
     family(

@@ -86,6 +86,9 @@ impl Server {
 
         let tasks = Tasks::new();
         let metrics = Metrics::new();
+        metrics
+            .query_memory_limit
+            .store(query_memory as u64, std::sync::atomic::Ordering::Relaxed);
         let ingester = Arc::new(Ingester::new(
             engine.clone(),
             clock.clone(),

@@ -326,6 +326,11 @@ impl Engine {
         self.shared.dbs.read().get(name).cloned()
     }
 
+    /// The settings the engine runs with (defaults resolved).
+    pub fn config(&self) -> &StorageConfig {
+        &self.shared.config
+    }
+
     pub fn stats(&self) -> &Stats {
         &self.shared.stats
     }

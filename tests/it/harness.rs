@@ -120,7 +120,40 @@ impl TestServer {
 
     /// Like [`TestServer::start`], with extra environment variables.
     pub fn start_with_env(data_dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> TestServer {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_sundial"))
+        Self::spawn(data_dir, extra, env, None)
+    }
+
+    /// Like [`TestServer::start`], with `RLIMIT_AS` set to `bytes` in the server (as
+    /// `prlimit --as` does).
+    pub fn start_with_address_space(data_dir: &Path, extra: &[&str], bytes: u64) -> TestServer {
+        Self::spawn(data_dir, extra, &[], Some(bytes))
+    }
+
+    fn spawn(
+        data_dir: &Path,
+        extra: &[&str],
+        env: &[(&str, &str)],
+        address_space: Option<u64>,
+    ) -> TestServer {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_sundial"));
+        if let Some(bytes) = address_space {
+            use std::os::unix::process::CommandExt;
+            let limit = libc::rlimit {
+                rlim_cur: bytes,
+                rlim_max: bytes,
+            };
+            // SAFETY: setrlimit is async-signal-safe and touches only the child.
+            unsafe {
+                command.pre_exec(move || {
+                    if libc::setrlimit(libc::RLIMIT_AS, &limit) == 0 {
+                        Ok(())
+                    } else {
+                        Err(std::io::Error::last_os_error())
+                    }
+                });
+            }
+        }
+        let mut child = command
             .arg("serve")
             .arg("--data-dir")
             .arg(data_dir)

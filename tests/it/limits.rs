@@ -255,3 +255,23 @@ async fn postgres_connections_that_stall_or_idle_are_closed() {
     let _a = server.pg("sundial").await;
     let _b = server.pg("sundial").await;
 }
+
+/// Started under `prlimit --as=8G`, the server sizes its query memory (half) and write
+/// buffers (a quarter) from that limit rather than from the host's RAM, and serves.
+#[tokio::test]
+async fn memory_limits_are_sized_from_the_address_space_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start_with_address_space(dir.path(), &[], 8 << 30);
+    assert_eq!(
+        server.metric("sundial_query_memory_limit_bytes").await,
+        Some((4u64 << 30) as f64)
+    );
+    assert_eq!(
+        server.metric("sundial_write_buffer_limit_bytes").await,
+        Some((2u64 << 30) as f64)
+    );
+    let (status, body) = server.post("/write?db=sundial", "m v=1 1\n").await;
+    assert_eq!(status, 204, "{body}");
+    let pg = server.pg("sundial").await;
+    assert_eq!(count(&pg, "SELECT count(*) FROM m").await, 1);
+}
