@@ -3,6 +3,7 @@
 //! `time_bucket`, and PostgreSQL's float output. [`scalar_functions`] is the registry;
 //! a test checks it for duplicate names and for clashes with DataFusion's own functions.
 
+pub mod bounded;
 pub mod current_setting;
 pub mod float_text;
 pub mod json_build_object;
@@ -22,7 +23,17 @@ pub use pg_size_pretty::size_pretty;
 pub use version::version_text;
 
 /// DataFusion functions Sundial replaces on purpose (PostgreSQL's answer differs).
-pub const REPLACED: &[&str] = &["version"];
+pub const REPLACED: &[&str] = &[
+    "version",
+    // Bounded versions of DataFusion's own (see `bounded`).
+    "repeat",
+    "lpad",
+    "rpad",
+    "replace",
+    "regexp_replace",
+    "array_repeat",
+    "list_repeat",
+];
 
 /// Every scalar function Sundial adds.
 pub fn scalar_functions() -> Vec<ScalarUDF> {
@@ -38,6 +49,7 @@ pub fn scalar_functions() -> Vec<ScalarUDF> {
         set_config::udf(),
     ];
     all.extend(stubs::udfs());
+    all.extend(bounded::udfs());
     all
 }
 

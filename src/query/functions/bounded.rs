@@ -1,0 +1,224 @@
+//! DataFusion's functions whose result size a client picks with a number — `repeat`,
+//! `lpad`, `rpad`, `replace`, `regexp_replace`, `array_repeat` — refuse results past
+//! [`MAX_RESULT_BYTES`] with SQLSTATE 54000, as PostgreSQL refuses values over 1 GB,
+//! before anything is allocated. Unchecked, `SELECT repeat('x', 2000000000)` makes one
+//! allocation the process may not get (under `RLIMIT_AS` the allocator then aborts the
+//! whole server), and the query memory pool never sees it.
+//!
+//! Each is DataFusion's own function behind a size check on its arguments; the bound is
+//! on one value and on the whole batch a call produces.
+
+use std::sync::Arc;
+
+use datafusion::arrow::array::{Array, AsArray};
+use datafusion::arrow::datatypes::{DataType, FieldRef};
+use datafusion::common::{Result, ScalarValue};
+use datafusion::logical_expr::{
+    ColumnarValue, ReturnFieldArgs, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature,
+};
+
+/// The largest result one call may produce (one value, and all rows of a batch).
+pub const MAX_RESULT_BYTES: u64 = 256 << 20;
+
+/// The upper bound of a call's result in bytes at `row`.
+type Estimate = fn(&[ColumnarValue], usize) -> u64;
+
+#[derive(Debug)]
+struct Bounded {
+    inner: Arc<ScalarUDF>,
+    estimate: Estimate,
+}
+
+// One wrapper per inner function: the inner function is the identity.
+impl PartialEq for Bounded {
+    fn eq(&self, other: &Bounded) -> bool {
+        self.inner == other.inner
+    }
+}
+
+impl Eq for Bounded {}
+
+impl std::hash::Hash for Bounded {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.inner.hash(state);
+    }
+}
+
+/// The string argument `i` at `row`, if any (scalars are not expanded).
+fn text(args: &[ColumnarValue], i: usize, row: usize) -> Option<&str> {
+    match args.get(i)? {
+        ColumnarValue::Scalar(
+            ScalarValue::Utf8(s) | ScalarValue::LargeUtf8(s) | ScalarValue::Utf8View(s),
+        ) => s.as_deref(),
+        ColumnarValue::Scalar(_) => None,
+        ColumnarValue::Array(a) => {
+            let row = if a.len() == 1 { 0 } else { row };
+            if row >= a.len() || a.is_null(row) {
+                return None;
+            }
+            match a.data_type() {
+                DataType::Utf8 => Some(a.as_string::<i32>().value(row)),
+                DataType::LargeUtf8 => Some(a.as_string::<i64>().value(row)),
+                DataType::Utf8View => Some(a.as_string_view().value(row)),
+                _ => None,
+            }
+        }
+    }
+}
+
+/// The byte length of argument `i` at `row` whatever its type (8 for fixed-width values).
+fn width(args: &[ColumnarValue], i: usize, row: usize) -> u64 {
+    match text(args, i, row) {
+        Some(s) => s.len() as u64,
+        None => 8,
+    }
+}
+
+/// The integer argument `i` at `row` (negative and null count as 0).
+fn count(args: &[ColumnarValue], i: usize, row: usize) -> u64 {
+    let v = match args.get(i) {
+        Some(ColumnarValue::Scalar(s)) => match s {
+            ScalarValue::Int64(v) => *v,
+            ScalarValue::Int32(v) => v.map(i64::from),
+            ScalarValue::Int16(v) => v.map(i64::from),
+            ScalarValue::Int8(v) => v.map(i64::from),
+            ScalarValue::UInt64(v) => v.map(|v| i64::try_from(v).unwrap_or(i64::MAX)),
+            ScalarValue::UInt32(v) => v.map(i64::from),
+            _ => None,
+        },
+        Some(ColumnarValue::Array(a)) => {
+            // The signatures coerce counts to Int64; read them in place.
+            let row = if a.len() == 1 { 0 } else { row };
+            a.as_primitive_opt::<datafusion::arrow::datatypes::Int64Type>()
+                .filter(|ints| row < ints.len() && !ints.is_null(row))
+                .map(|ints| ints.value(row))
+        }
+        None => None,
+    };
+    v.map_or(0, |v| v.max(0) as u64)
+}
+
+fn repeat(args: &[ColumnarValue], row: usize) -> u64 {
+    width(args, 0, row).saturating_mul(count(args, 1, row))
+}
+
+/// `lpad`/`rpad(text, length [, fill])`: `length` characters of up to 4 bytes.
+fn pad(args: &[ColumnarValue], row: usize) -> u64 {
+    let ascii = text(args, 0, row).is_none_or(str::is_ascii)
+        && text(args, 2, row).is_none_or(str::is_ascii);
+    count(args, 1, row).saturating_mul(if ascii { 1 } else { 4 })
+}
+
+/// `replace(text, from, to)`: every occurrence of `from` (at most one per byte) becomes `to`.
+fn replace(args: &[ColumnarValue], row: usize) -> u64 {
+    let len = width(args, 0, row);
+    let from = width(args, 1, row).max(1);
+    len + (len / from + 1).saturating_mul(width(args, 2, row))
+}
+
+/// `regexp_replace(text, pattern, to [, flags])`: a match may be empty, so one per byte.
+fn regexp_replace(args: &[ColumnarValue], row: usize) -> u64 {
+    let len = width(args, 0, row);
+    len + (len + 1).saturating_mul(width(args, 2, row))
+}
+
+fn array_repeat(args: &[ColumnarValue], row: usize) -> u64 {
+    width(args, 0, row)
+        .max(8)
+        .saturating_mul(count(args, 1, row))
+}
+
+impl Bounded {
+    fn check(&self, args: &ScalarFunctionArgs) -> Result<()> {
+        let rows = args.number_rows.max(1);
+        // With only scalars every row is the same: rows × the first.
+        let constant = args
+            .args
+            .iter()
+            .all(|a| matches!(a, ColumnarValue::Scalar(_)));
+        let mut total = 0u64;
+        for row in 0..rows {
+            let bytes = (self.estimate)(&args.args, row);
+            if bytes > MAX_RESULT_BYTES {
+                return self.too_large(bytes);
+            }
+            total = if constant {
+                bytes.saturating_mul(rows as u64)
+            } else {
+                total.saturating_add(bytes)
+            };
+            if total > MAX_RESULT_BYTES {
+                return self.too_large(total);
+            }
+            if constant {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn too_large(&self, bytes: u64) -> Result<()> {
+        Err(datafusion::error::DataFusionError::External(Box::new(
+            crate::error::Error::new(
+                crate::error::SqlState::PROGRAM_LIMIT_EXCEEDED,
+                format!(
+                    "{}() would produce {bytes} bytes; the limit is {MAX_RESULT_BYTES} (256 MB) \
+                 per value and per call",
+                    self.inner.name()
+                ),
+            ),
+        )))
+    }
+}
+
+impl ScalarUDFImpl for Bounded {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+
+    fn aliases(&self) -> &[String] {
+        self.inner.aliases()
+    }
+
+    fn signature(&self) -> &Signature {
+        self.inner.signature()
+    }
+
+    fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
+        self.inner.return_type(arg_types)
+    }
+
+    fn return_field_from_args(&self, args: ReturnFieldArgs) -> Result<FieldRef> {
+        self.inner.return_field_from_args(args)
+    }
+
+    fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
+        self.inner.coerce_types(arg_types)
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        self.check(&args)?;
+        self.inner.invoke_with_args(args)
+    }
+
+    fn documentation(&self) -> Option<&datafusion::logical_expr::Documentation> {
+        self.inner.documentation()
+    }
+}
+
+/// The bounded replacements, to register over DataFusion's functions of the same names.
+pub fn udfs() -> Vec<ScalarUDF> {
+    use datafusion::functions::{regex, string, unicode};
+    use datafusion::functions_nested::repeat::array_repeat_udf;
+    let bounded = |inner: Arc<ScalarUDF>, estimate: Estimate| {
+        ScalarUDF::new_from_impl(Bounded { inner, estimate })
+    };
+    vec![
+        bounded(string::repeat(), repeat),
+        bounded(unicode::lpad(), pad),
+        bounded(unicode::rpad(), pad),
+        bounded(string::replace(), replace),
+        bounded(regex::regexp_replace(), regexp_replace),
+        bounded(array_repeat_udf(), array_repeat),
+    ]
+}
