@@ -471,22 +471,33 @@ async fn write(
     if summary.errors.is_empty() {
         return Ok(StatusCode::NO_CONTENT.into_response());
     }
-    let message = if accept_partial {
-        "partial write of line protocol occurred"
+    let mut message = if accept_partial {
+        "partial write of line protocol occurred".to_string()
     } else {
-        "parsing failed for write_lp endpoint: no lines were stored"
+        "parsing failed for write_lp endpoint: no lines were stored".to_string()
     };
+    // A body of many bad lines must not answer with a larger body still: the first
+    // MAX_LISTED_ERRORS are listed, with the count of all.
+    let rejected = summary.errors.len();
+    if rejected > MAX_LISTED_ERRORS {
+        message +=
+            &format!(" ({rejected} lines were rejected; the first {MAX_LISTED_ERRORS} are listed)");
+    }
+    let listed = &summary.errors[..rejected.min(MAX_LISTED_ERRORS)];
     // InfluxDB's partial-write body, with the SQLSTATE of the rejected lines' kind.
     Ok((
         status(Kind::InvalidInput),
         axum::Json(json!({
             "error": message,
             "sqlstate": SqlState::INVALID_PARAMETER_VALUE.code(),
-            "data": summary.errors,
+            "data": listed,
         })),
     )
         .into_response())
 }
+
+/// Rejected lines listed in one error body.
+const MAX_LISTED_ERRORS: usize = 100;
 
 fn decode_body(headers: &HeaderMap, body: Bytes, limit: usize) -> Result<Bytes, HttpError> {
     let encoding = headers

@@ -57,6 +57,24 @@ async fn partial_writes_store_good_lines_and_name_bad_ones() {
     assert_eq!(status, 400);
     assert!(text.contains("\"line_number\":2"), "{text}");
     assert_eq!(count(&c, "SELECT count(*) FROM cpu").await, 4);
+
+    // Many bad lines: the first 100 are listed with the count of all, so the answer
+    // stays small however many there are; the good lines are stored.
+    let body = "bad line\n".repeat(50_000) + "cpu,host=z v=9i 9\n";
+    let (status, text) = server.post("/write?db=d", body).await;
+    assert_eq!(status, 400);
+    assert!(text.len() < 20_000, "{} bytes", text.len());
+    let json: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(json["data"].as_array().unwrap().len(), 100);
+    assert!(
+        json["error"]
+            .as_str()
+            .unwrap()
+            .contains("50000 lines were rejected"),
+        "{}",
+        json["error"]
+    );
+    assert_eq!(count(&c, "SELECT count(*) FROM cpu").await, 5);
 }
 
 #[tokio::test]
