@@ -155,7 +155,9 @@ impl<'a> Line<'a> {
 
     /// `{name="value",…}` (a trailing comma is allowed).
     fn labels(&mut self) -> Result<Vec<(String, String)>, ParseError> {
-        let mut labels = Vec::new();
+        let mut labels: Vec<(String, String)> = Vec::new();
+        // Names seen, once there are many (a scan per label would be quadratic).
+        let mut seen: Option<std::collections::HashSet<String>> = None;
         if !self.eat(b'{') {
             return Ok(labels);
         }
@@ -171,7 +173,18 @@ impl<'a> Line<'a> {
             }
             self.skip_blanks();
             let value = self.quoted()?;
-            if labels.iter().any(|(n, _)| *n == name) {
+            let duplicate = match &mut seen {
+                Some(seen) => !seen.insert(name.clone()),
+                None if labels.len() >= 32 => {
+                    let mut names: std::collections::HashSet<String> =
+                        labels.iter().map(|(n, _)| n.clone()).collect();
+                    let duplicate = !names.insert(name.clone());
+                    seen = Some(names);
+                    duplicate
+                }
+                None => labels.iter().any(|(n, _)| *n == name),
+            };
+            if duplicate {
                 return Err(self.error(format!("duplicate label \"{name}\"")));
             }
             labels.push((name, value));
@@ -409,6 +422,20 @@ fn sample<'a>(l: &mut Line<'a>, format: Format) -> Result<RawSample<'a>, ParseEr
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    /// Duplicate labels are found among many as among few, in linear time.
+    #[test]
+    fn many_labels_duplicates_are_found() {
+        let labels: Vec<String> = (0..100_000).map(|i| format!("l{i}=\"v\"")).collect();
+        let line = format!("m{{{}}} 1\n", labels.join(","));
+        let samples = parse(line.as_bytes(), Format::Prometheus).unwrap();
+        assert_eq!(samples[0].labels.len(), 100_000);
+        let dup = format!("m{{{},l5=\"w\"}} 1\n", labels[..40].join(","));
+        let e = parse(dup.as_bytes(), Format::Prometheus).unwrap_err();
+        assert!(e.to_string().contains("duplicate label \"l5\""), "{e}");
+        let dup = format!("m{{{},l5=\"w\"}} 1\n", labels[..10].join(","));
+        assert!(parse(dup.as_bytes(), Format::Prometheus).is_err());
+    }
 
     #[test]
     fn prometheus_text() {
