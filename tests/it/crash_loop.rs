@@ -263,6 +263,7 @@ async fn acknowledged_writes_and_deletes_survive_random_kill_9() {
     let ledger: Ledger = Arc::default();
     let next = Arc::new(Mutex::new(HashMap::new()));
     let mut rows_checked = 0;
+    let started = std::time::Instant::now();
     for cycle in 1..=cycles {
         let stop = Arc::new(AtomicBool::new(false));
         let mut tasks = Vec::new();
@@ -299,6 +300,12 @@ async fn acknowledged_writes_and_deletes_survive_random_kill_9() {
         server = TestServer::start(&data, &extra);
         check(&server, &ledger, cycle, seed).await;
         rows_checked = ledger.lock().unwrap().len();
+        if cycle % 10 == 0 {
+            eprintln!(
+                "crash loop: {cycle} cycles in {:.0?}, {rows_checked} batches checked",
+                started.elapsed()
+            );
+        }
     }
     let ledger = ledger.lock().unwrap();
     let stored = ledger.values().filter(|k| **k == Known::Stored).count();
