@@ -9,7 +9,6 @@ use std::fmt::Debug;
 use std::sync::Arc;
 
 use crate::metrics::Metrics;
-use crate::tasks::Tasks;
 use async_trait::async_trait;
 use datafusion_postgres::DfSessionService;
 use datafusion_postgres::pgwire;
@@ -25,7 +24,6 @@ use pgwire::api::{
 };
 use pgwire::error::{ErrorInfo, PgWireError, PgWireResult};
 use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
-use tokio::net::TcpListener;
 
 use datafusion::arrow::datatypes::DataType;
 use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
@@ -195,6 +193,7 @@ impl SimpleQueryHandler for Dispatcher {
         PgWireError: From<<C as Sink<PgWireBackendMessage>>::Error>,
     {
         let _busy = limits::Liveness::busy();
+        crate::query::complexity::check(query).map_err(statement_error)?;
         let parts = statements::split(query).unwrap_or_else(|| vec![query.to_string()]);
         let mut responses = Vec::new();
         for part in parts {
@@ -513,6 +512,7 @@ impl QueryParser for DispatchParser {
         C: ClientInfo + Unpin + Send + Sync,
     {
         limits::Liveness::touch();
+        crate::query::complexity::check(sql).map_err(statement_error)?;
         if let Some(parsed) = statements::parse(sql) {
             // With placeholders it is checked once its values are bound.
             if bind::parameter_count(sql) == 0 {
@@ -850,52 +850,4 @@ pub struct Options {
     pub admission: Arc<limits::Admission>,
 }
 
-/// Accepts Postgres connections until the server stops accepting; each session ends
-/// when connections are closed (PostgreSQL's fast shutdown: running statements stop).
-pub async fn serve(listener: TcpListener, query: Arc<QueryEngine>, options: Options, tasks: Tasks) {
-    let accepting = tasks.accepting();
-    if !options.users.required() && listener.local_addr().is_ok_and(|a| !a.ip().is_loopback()) {
-        tracing::warn!(
-            "the Postgres endpoint accepts any user without a password on a non-loopback \
-             address; configure [[users]] to require passwords"
-        );
-    }
-    let tls = options.tls.clone();
-    let timeouts = options.admission.timeouts;
-    let handlers = Arc::new(Handlers::new(
-        query,
-        options.users,
-        options.metrics,
-        options.admission,
-    ));
-    loop {
-        tokio::select! {
-            _ = accepting.cancelled() => break,
-            accepted = listener.accept() => match accepted {
-                Ok((socket, peer)) => {
-                    let handlers = handlers.clone();
-                    let tls = tls.clone();
-                    let closing = tasks.connections();
-                    tasks.spawn_front("postgres connection", async move {
-                        let live = limits::Liveness::new();
-                        let connection = live.clone().scope(connection::serve(socket, tls, handlers));
-                        tokio::select! {
-                            ended = connection => {
-                                if let Err(e) = ended {
-                                    tracing::debug!(%peer, error = %e, "postgres connection ended with an error");
-                                }
-                            }
-                            reason = live.expired(timeouts) => {
-                                tracing::info!(%peer, reason, "closing postgres connection");
-                            }
-                            _ = closing.cancelled() => {
-                                tracing::debug!(%peer, "postgres connection closed by shutdown");
-                            }
-                        }
-                    });
-                }
-                Err(e) => tracing::warn!(error = %e, "accepting a postgres connection failed"),
-            }
-        }
-    }
-}
+pub use connection::serve;

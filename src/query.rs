@@ -4,6 +4,7 @@
 
 pub mod activity;
 pub mod catalog;
+pub mod complexity;
 pub mod functions;
 pub use functions::float_text;
 pub mod information_schema;

@@ -216,7 +216,15 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Serve(args) => {
             let config = args.into_config()?;
-            let runtime = tokio::runtime::Runtime::new().context("starting the tokio runtime")?;
+            // Planning and executing walk expression trees recursively: 8 MiB stacks
+            // (tokio's default is 2) hold the deepest tree query::complexity admits,
+            // also in debug builds; fewer blocking threads keep the address space small.
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .enable_all()
+                .thread_stack_size(8 << 20)
+                .max_blocking_threads(64)
+                .build()
+                .context("starting the tokio runtime")?;
             runtime.block_on(async move {
                 let server = Server::start(config).await?;
                 wait_for_signal().await;

@@ -1,4 +1,4 @@
-//! One Postgres connection's message loop: pgwire's `process_socket` with the decoding of
+//! The Postgres listener, and one connection's message loop: pgwire's `process_socket` with the decoding of
 //! client bytes guarded. pgwire 0.41's decoders index past the end of some malformed
 //! messages (a `Bind` whose parameter lengths exceed its body panics in `split_to`,
 //! found by `sundial::fuzz`); here a message that cannot be decoded — an error or such a
@@ -14,13 +14,19 @@ use pgwire::api::{ClientInfo, PgWireConnectionState, PgWireServerHandlers};
 use pgwire::error::ErrorInfo;
 use pgwire::messages::{PgWireBackendMessage, PgWireFrontendMessage};
 use pgwire::tokio::server::{negotiate_tls, process_error, process_message};
-use tokio::net::TcpStream;
+use tokio::net::{TcpListener, TcpStream};
+
+use std::sync::Arc;
 
 use crate::error::SqlState;
+use crate::query::QueryEngine;
+use crate::tasks::Tasks;
+
+use super::{Handlers, Options, limits};
 
 /// Serves one connection until the client leaves, a message is malformed or an error
 /// ends the session.
-pub async fn serve<H: PgWireServerHandlers>(
+pub async fn run<H: PgWireServerHandlers>(
     socket: TcpStream,
     tls: Option<pgwire::tokio::TlsAcceptor>,
     handlers: H,
@@ -93,4 +99,54 @@ where
         .send(PgWireBackendMessage::ErrorResponse(error.into()))
         .await?;
     socket.close().await
+}
+
+/// Accepts Postgres connections until the server stops accepting; each session ends
+/// when connections are closed (PostgreSQL's fast shutdown: running statements stop).
+pub async fn serve(listener: TcpListener, query: Arc<QueryEngine>, options: Options, tasks: Tasks) {
+    let accepting = tasks.accepting();
+    if !options.users.required() && listener.local_addr().is_ok_and(|a| !a.ip().is_loopback()) {
+        tracing::warn!(
+            "the Postgres endpoint accepts any user without a password on a non-loopback \
+             address; configure [[users]] to require passwords"
+        );
+    }
+    let tls = options.tls.clone();
+    let timeouts = options.admission.timeouts;
+    let handlers = Arc::new(Handlers::new(
+        query,
+        options.users,
+        options.metrics,
+        options.admission,
+    ));
+    loop {
+        tokio::select! {
+            _ = accepting.cancelled() => break,
+            accepted = listener.accept() => match accepted {
+                Ok((socket, peer)) => {
+                    let handlers = handlers.clone();
+                    let tls = tls.clone();
+                    let closing = tasks.connections();
+                    tasks.spawn_front("postgres connection", async move {
+                        let live = limits::Liveness::new();
+                        let connection = live.clone().scope(run(socket, tls, handlers));
+                        tokio::select! {
+                            ended = connection => {
+                                if let Err(e) = ended {
+                                    tracing::debug!(%peer, error = %e, "postgres connection ended with an error");
+                                }
+                            }
+                            reason = live.expired(timeouts) => {
+                                tracing::info!(%peer, reason, "closing postgres connection");
+                            }
+                            _ = closing.cancelled() => {
+                                tracing::debug!(%peer, "postgres connection closed by shutdown");
+                            }
+                        }
+                    });
+                }
+                Err(e) => tracing::warn!(error = %e, "accepting a postgres connection failed"),
+            }
+        }
+    }
 }

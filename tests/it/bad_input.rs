@@ -384,3 +384,31 @@ async fn malformed_protocol_messages_get_08p01() {
     assert_eq!(scalar(&other, "SELECT 1").await.as_deref(), Some("1"));
     server.pg("sundial").await;
 }
+
+/// A chain of thousands of operators parses into a tree too deep to walk: it is refused
+/// with 54001 (before, `… OR …` × 5000 overflowed a stack and aborted the server), and
+/// the longest chain admitted runs — in the debug build too.
+#[tokio::test]
+async fn statements_too_deep_to_plan_get_54001_and_the_server_stays_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::start(dir.path(), &[]);
+    let (status, body) = server.post("/write?db=sundial", "m,h=a v=1 1\n").await;
+    assert_eq!(status, 204, "{body}");
+    let pg = server.pg("sundial").await;
+    let ors = |n: usize| {
+        format!(
+            "SELECT count(*) FROM m WHERE {}",
+            vec!["v = 1"; n].join(" OR ")
+        )
+    };
+    for sql in [ors(5000), format!("SELECT {}", vec!["1"; 20_000].join("+"))] {
+        let e = pg.simple_query(&sql).await.expect_err("too deep");
+        assert_eq!(code(&e), SqlState::STATEMENT_TOO_COMPLEX.code(), "{e:?}");
+        let e = pg.prepare(&sql).await.expect_err("too deep when prepared");
+        assert_eq!(code(&e), SqlState::STATEMENT_TOO_COMPLEX.code(), "{e:?}");
+    }
+    assert_eq!(count(&pg, &ors(500)).await, 1);
+    let list: Vec<String> = (0..20_000).map(|i| i.to_string()).collect();
+    let sql = format!("SELECT count(*) FROM m WHERE v IN ({})", list.join(","));
+    assert_eq!(count(&pg, &sql).await, 1);
+}
