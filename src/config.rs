@@ -24,6 +24,9 @@ pub struct Config {
     /// aggregations spill past it, other queries fail with SQLSTATE 53200). 0: half of
     /// the memory the host allows (the smallest of RAM, the cgroup limit, `RLIMIT_AS`).
     pub query_memory_limit: usize,
+    /// Bytes all running queries may spill to temporary files together; past it the
+    /// spilling query fails with SQLSTATE 53400 instead of filling the disk (10 GiB).
+    pub query_spill_limit: u64,
     pub http: HttpConfig,
     pub postgres: PostgresConfig,
     /// Users of the Postgres endpoint. None: any user name is accepted without a password.
@@ -95,6 +98,7 @@ impl Default for Config {
             pg_addr: DEFAULT_PG_ADDR,
             storage: StorageConfig::default(),
             query_memory_limit: 0,
+            query_spill_limit: 10 << 30,
             http: HttpConfig::default(),
             postgres: PostgresConfig::default(),
             users: Vec::new(),

@@ -73,6 +73,8 @@ impl SqlState {
     pub const FEATURE_NOT_SUPPORTED: SqlState = SqlState::new("0A000", Kind::Unsupported);
     pub const INSUFFICIENT_RESOURCES: SqlState = SqlState::new("53000", Kind::LimitExceeded);
     pub const OUT_OF_MEMORY: SqlState = SqlState::new("53200", Kind::LimitExceeded);
+    /// A query spilled past `query_spill_limit` (PostgreSQL's `temp_file_limit` answer).
+    pub const CONFIGURATION_LIMIT_EXCEEDED: SqlState = SqlState::new("53400", Kind::LimitExceeded);
     pub const TOO_MANY_CONNECTIONS: SqlState = SqlState::new("53300", Kind::LimitExceeded);
     /// Write buffers are full (`insufficient_resources`, as a retryable condition).
     pub const BUFFERS_FULL: SqlState = SqlState::new("53000", Kind::Overloaded);
@@ -204,6 +206,19 @@ pub fn classify(err: &(dyn std::error::Error + 'static)) -> (SqlState, String) {
 pub fn classify_datafusion(df: &DataFusionError) -> (SqlState, String) {
     use datafusion::common::SchemaError;
     let root = df.find_root();
+    // A spill past `query_spill_limit` reaches us as an I/O error of the spill writer;
+    // PostgreSQL answers its `temp_file_limit` with 53400.
+    if root
+        .to_string()
+        .contains("during the spilling process has exceeded the allowable limit")
+    {
+        return (
+            SqlState::CONFIGURATION_LIMIT_EXCEEDED,
+            "temporary file size exceeds query_spill_limit: the query spilled more than \
+             all queries may keep on disk"
+                .to_string(),
+        );
+    }
     let state = match root {
         DataFusionError::External(inner) => return classify(inner.as_ref()),
         DataFusionError::SQL(..) => SqlState::SYNTAX_ERROR,

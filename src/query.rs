@@ -147,16 +147,17 @@ fn internal(e: impl std::fmt::Display) -> StatementError {
 impl QueryEngine {
     /// Queries without a memory limit (tests, tools); the server sets one.
     pub fn new(engine: Arc<Engine>) -> QueryEngine {
-        Self::with_memory_limit(engine, 0)
+        Self::with_memory_limit(engine, 0, 10 << 30)
     }
 
     /// Queries share `bytes` of memory (0: no limit): sorts, aggregations and joins
     /// spill to disk where DataFusion can, and a query that still needs more — or
     /// whose table scan would read more — fails with SQLSTATE 53200; the server stays up.
-    pub fn with_memory_limit(engine: Arc<Engine>, bytes: usize) -> QueryEngine {
+    /// Spill files of all queries together take at most `spill` bytes (then 53200 too).
+    pub fn with_memory_limit(engine: Arc<Engine>, bytes: usize, spill: u64) -> QueryEngine {
         use datafusion::execution::memory_pool::{FairSpillPool, TrackConsumersPool};
         use datafusion::execution::runtime_env::RuntimeEnvBuilder;
-        let mut builder = RuntimeEnvBuilder::new();
+        let mut builder = RuntimeEnvBuilder::new().with_max_temp_directory_size(spill);
         if bytes > 0 {
             builder = builder.with_memory_pool(Arc::new(TrackConsumersPool::new(
                 FairSpillPool::new(bytes),

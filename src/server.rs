@@ -161,7 +161,11 @@ impl Server {
                 (path, load)
             });
         scraper.spawn(jobs, reload, tasks.background());
-        let query = Arc::new(QueryEngine::with_memory_limit(engine.clone(), query_memory));
+        let query = Arc::new(QueryEngine::with_memory_limit(
+            engine.clone(),
+            query_memory,
+            config.query_spill_limit,
+        ));
         let alerts = crate::alert::Alerts::open(
             &config.data_dir,
             query.clone(),

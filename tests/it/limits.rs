@@ -275,3 +275,38 @@ async fn memory_limits_are_sized_from_the_address_space_limit() {
     let pg = server.pg("sundial").await;
     assert_eq!(count(&pg, "SELECT count(*) FROM m").await, 1);
 }
+
+/// A sort bigger than query memory spills to temporary files, and those are bounded by
+/// `query_spill_limit`: past it the query fails with 53400 (PostgreSQL's answer to
+/// `temp_file_limit`) instead of filling the disk; with more room the same query answers.
+#[tokio::test]
+async fn spilling_is_bounded_by_query_spill_limit() {
+    let sql = "SELECT s FROM (SELECT x, x::text || '-padding-padding-padding' AS s \
+               FROM generate_series(1, 2000000) AS t(x)) q ORDER BY s OFFSET 1999999";
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::in_process(dir.path(), |c| {
+        c.query_memory_limit = 32 << 20;
+        c.query_spill_limit = 1 << 20;
+    });
+    let c = server.pg("sundial").await;
+    let e = c.simple_query(sql).await.expect_err("over the spill limit");
+    assert_eq!(
+        code(&e),
+        SqlState::CONFIGURATION_LIMIT_EXCEEDED.code(),
+        "{e:?}"
+    );
+    assert!(message(&e).contains("query_spill_limit"), "{e:?}");
+    assert_eq!(scalar(&c, "SELECT 1").await.as_deref(), Some("1"));
+
+    let dir = tempfile::tempdir().unwrap();
+    let server = TestServer::in_process(dir.path(), |c| {
+        c.query_memory_limit = 256 << 20;
+        c.query_spill_limit = 1 << 30;
+    });
+    let c = server.pg("sundial").await;
+    let rows = c.simple_query(sql).await.expect("room to spill");
+    let tokio_postgres::SimpleQueryMessage::Row(row) = &rows[1] else {
+        panic!("{rows:?}")
+    };
+    assert_eq!(row.get(0), Some("999999-padding-padding-padding"));
+}
