@@ -59,6 +59,9 @@ pub fn register(ctx: &SessionContext) {
     for f in scalar_functions() {
         ctx.register_udf(f);
     }
+    for f in bounded::udafs() {
+        ctx.register_udaf(f);
+    }
     ctx.add_analyzer_rule(Arc::new(float_text::FloatText));
 }
 

@@ -222,3 +222,208 @@ pub fn udfs() -> Vec<ScalarUDF> {
         bounded(array_repeat_udf(), array_repeat),
     ]
 }
+
+/// An aggregate whose state grows with its input (`string_agg`, `array_agg`) behind a
+/// bound on that state: past [`MAX_RESULT_BYTES`] in one group, 54000. Unchecked, a
+/// `string_agg` over millions of rows doubles one `String` until an allocation fails
+/// and the allocator aborts the server.
+#[derive(Debug)]
+struct BoundedAggregate {
+    inner: Arc<dyn datafusion::logical_expr::AggregateUDFImpl>,
+}
+
+impl PartialEq for BoundedAggregate {
+    fn eq(&self, other: &BoundedAggregate) -> bool {
+        self.inner.name() == other.inner.name()
+    }
+}
+
+impl Eq for BoundedAggregate {}
+
+impl std::hash::Hash for BoundedAggregate {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.inner.name().hash(state);
+    }
+}
+
+/// The accumulator of a [`BoundedAggregate`].
+#[derive(Debug)]
+struct BoundedAccumulator {
+    inner: Box<dyn datafusion::logical_expr::Accumulator>,
+    name: String,
+}
+
+impl BoundedAccumulator {
+    fn checked(&self) -> Result<()> {
+        let size = self.inner.size() as u64;
+        if size > MAX_RESULT_BYTES {
+            return Err(datafusion::error::DataFusionError::External(Box::new(
+                crate::error::Error::new(
+                    crate::error::SqlState::PROGRAM_LIMIT_EXCEEDED,
+                    format!(
+                        "{}() would hold more than {MAX_RESULT_BYTES} bytes (256 MB) for one group",
+                        self.name
+                    ),
+                ),
+            )));
+        }
+        Ok(())
+    }
+}
+
+impl datafusion::logical_expr::Accumulator for BoundedAccumulator {
+    fn update_batch(&mut self, values: &[datafusion::arrow::array::ArrayRef]) -> Result<()> {
+        self.inner.update_batch(values)?;
+        self.checked()
+    }
+
+    fn evaluate(&mut self) -> Result<ScalarValue> {
+        self.inner.evaluate()
+    }
+
+    fn size(&self) -> usize {
+        self.inner.size()
+    }
+
+    fn state(&mut self) -> Result<Vec<ScalarValue>> {
+        self.inner.state()
+    }
+
+    fn merge_batch(&mut self, states: &[datafusion::arrow::array::ArrayRef]) -> Result<()> {
+        self.inner.merge_batch(states)?;
+        self.checked()
+    }
+
+    fn retract_batch(&mut self, values: &[datafusion::arrow::array::ArrayRef]) -> Result<()> {
+        self.inner.retract_batch(values)
+    }
+
+    fn supports_retract_batch(&self) -> bool {
+        self.inner.supports_retract_batch()
+    }
+}
+
+impl datafusion::logical_expr::AggregateUDFImpl for BoundedAggregate {
+    fn name(&self) -> &str {
+        self.inner.name()
+    }
+
+    fn aliases(&self) -> &[String] {
+        self.inner.aliases()
+    }
+
+    fn signature(&self) -> &Signature {
+        self.inner.signature()
+    }
+
+    fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
+        self.inner.return_type(arg_types)
+    }
+
+    fn return_field(&self, arg_fields: &[FieldRef]) -> Result<FieldRef> {
+        self.inner.return_field(arg_fields)
+    }
+
+    fn is_nullable(&self) -> bool {
+        self.inner.is_nullable()
+    }
+
+    fn accumulator(
+        &self,
+        args: datafusion::logical_expr::function::AccumulatorArgs,
+    ) -> Result<Box<dyn datafusion::logical_expr::Accumulator>> {
+        Ok(Box::new(BoundedAccumulator {
+            inner: self.inner.accumulator(args)?,
+            name: self.inner.name().to_string(),
+        }))
+    }
+
+    fn create_sliding_accumulator(
+        &self,
+        args: datafusion::logical_expr::function::AccumulatorArgs,
+    ) -> Result<Box<dyn datafusion::logical_expr::Accumulator>> {
+        Ok(Box::new(BoundedAccumulator {
+            inner: self.inner.create_sliding_accumulator(args)?,
+            name: self.inner.name().to_string(),
+        }))
+    }
+
+    fn state_fields(
+        &self,
+        args: datafusion::logical_expr::function::StateFieldsArgs,
+    ) -> Result<Vec<FieldRef>> {
+        self.inner.state_fields(args)
+    }
+
+    // Grouped state is kept per group in accumulators, which are checked.
+    fn groups_accumulator_supported(
+        &self,
+        _args: datafusion::logical_expr::function::AccumulatorArgs,
+    ) -> bool {
+        false
+    }
+
+    fn with_beneficial_ordering(
+        self: Arc<Self>,
+        beneficial_ordering: bool,
+    ) -> Result<Option<Arc<dyn datafusion::logical_expr::AggregateUDFImpl>>> {
+        Ok(self
+            .inner
+            .clone()
+            .with_beneficial_ordering(beneficial_ordering)?
+            .map(|inner| {
+                Arc::new(BoundedAggregate { inner })
+                    as Arc<dyn datafusion::logical_expr::AggregateUDFImpl>
+            }))
+    }
+
+    fn order_sensitivity(&self) -> datafusion::logical_expr::utils::AggregateOrderSensitivity {
+        self.inner.order_sensitivity()
+    }
+
+    fn reverse_expr(&self) -> datafusion::logical_expr::ReversedUDAF {
+        match self.inner.reverse_expr() {
+            datafusion::logical_expr::ReversedUDAF::Reversed(udaf) => {
+                datafusion::logical_expr::ReversedUDAF::Reversed(Arc::new(
+                    datafusion::logical_expr::AggregateUDF::new_from_impl(BoundedAggregate {
+                        inner: udaf.inner().clone(),
+                    }),
+                ))
+            }
+            other => other,
+        }
+    }
+
+    fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
+        self.inner.coerce_types(arg_types)
+    }
+
+    fn default_value(&self, data_type: &DataType) -> Result<ScalarValue> {
+        self.inner.default_value(data_type)
+    }
+
+    fn supports_null_handling_clause(&self) -> bool {
+        self.inner.supports_null_handling_clause()
+    }
+
+    fn supports_within_group_clause(&self) -> bool {
+        self.inner.supports_within_group_clause()
+    }
+
+    fn documentation(&self) -> Option<&datafusion::logical_expr::Documentation> {
+        self.inner.documentation()
+    }
+}
+
+/// The bounded aggregates, to register over DataFusion's of the same names.
+pub fn udafs() -> Vec<datafusion::logical_expr::AggregateUDF> {
+    use datafusion::functions_aggregate::{array_agg, string_agg};
+    [array_agg::array_agg_udaf(), string_agg::string_agg_udaf()]
+        .into_iter()
+        .map(|f| {
+            datafusion::logical_expr::AggregateUDF::new_from_impl(BoundedAggregate {
+                inner: f.inner().clone(),
+            })
+        })
+        .collect()
+}
