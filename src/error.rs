@@ -79,6 +79,8 @@ impl SqlState {
     /// Write buffers are full (`insufficient_resources`, as a retryable condition).
     pub const BUFFERS_FULL: SqlState = SqlState::new("53000", Kind::Overloaded);
     /// A statement whose expression tree would be too deep to walk (`statement_too_complex`).
+    /// A session closed by `idle_session_timeout`.
+    pub const IDLE_SESSION_TIMEOUT: SqlState = SqlState::new("57P05", Kind::Cancelled);
     pub const STATEMENT_TOO_COMPLEX: SqlState = SqlState::new("54001", Kind::LimitExceeded);
     pub const PROGRAM_LIMIT_EXCEEDED: SqlState = SqlState::new("54000", Kind::LimitExceeded);
     pub const QUERY_CANCELED: SqlState = SqlState::new("57014", Kind::Cancelled);

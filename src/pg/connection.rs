@@ -30,6 +30,7 @@ pub async fn run<H: PgWireServerHandlers>(
     socket: TcpStream,
     tls: Option<pgwire::tokio::TlsAcceptor>,
     handlers: H,
+    idle: Option<std::time::Duration>,
 ) -> std::io::Result<()> {
     let startup_handler = handlers.startup_handler();
     let simple_query_handler = handlers.simple_query_handler();
@@ -42,7 +43,27 @@ pub async fn run<H: PgWireServerHandlers>(
         return Ok(());
     };
     loop {
-        let next = AssertUnwindSafe(socket.next()).catch_unwind().await;
+        // Waiting for the next message of an authenticated session is being idle: past
+        // idle_session_timeout the session ends with PostgreSQL's FATAL 57P05.
+        let ready = matches!(socket.state(), PgWireConnectionState::ReadyForQuery);
+        let next = AssertUnwindSafe(socket.next()).catch_unwind();
+        let next = match idle.filter(|_| ready) {
+            Some(idle) => match tokio::time::timeout(idle, next).await {
+                Ok(next) => next,
+                Err(_) => {
+                    let error = ErrorInfo::new(
+                        "FATAL".to_string(),
+                        SqlState::IDLE_SESSION_TIMEOUT.code().to_string(),
+                        "terminating connection due to idle-session timeout".to_string(),
+                    );
+                    socket
+                        .send(PgWireBackendMessage::ErrorResponse(error.into()))
+                        .await?;
+                    return socket.close().await;
+                }
+            },
+            None => next.await,
+        };
         let message = match next {
             Ok(None) => break,
             Ok(Some(Ok(message))) => message,
@@ -129,7 +150,7 @@ pub async fn serve(listener: TcpListener, query: Arc<QueryEngine>, options: Opti
                     let closing = tasks.connections();
                     tasks.spawn_front("postgres connection", async move {
                         let live = limits::Liveness::new();
-                        let connection = live.clone().scope(run(socket, tls, handlers));
+                        let connection = live.clone().scope(run(socket, tls, handlers, timeouts.idle));
                         tokio::select! {
                             ended = connection => {
                                 if let Err(e) = ended {
