@@ -150,6 +150,12 @@ pub async fn serve(listener: TcpListener, query: Arc<QueryEngine>, options: Opti
                     let closing = tasks.connections();
                     tasks.spawn_front("postgres connection", async move {
                         let live = limits::Liveness::new();
+                        // The idle wait in `run` answers 57P05; the watcher only ends what
+                        // it cannot see (a session stuck mid-protocol), so it waits longer.
+                        let backstop = limits::Timeouts {
+                            idle: timeouts.idle.map(|d| d.saturating_mul(2)),
+                            ..timeouts
+                        };
                         let connection = live.clone().scope(run(socket, tls, handlers, timeouts.idle));
                         tokio::select! {
                             ended = connection => {
@@ -157,7 +163,7 @@ pub async fn serve(listener: TcpListener, query: Arc<QueryEngine>, options: Opti
                                     tracing::debug!(%peer, error = %e, "postgres connection ended with an error");
                                 }
                             }
-                            reason = live.expired(timeouts) => {
+                            reason = live.expired(backstop) => {
                                 tracing::info!(%peer, reason, "closing postgres connection");
                             }
                             _ = closing.cancelled() => {
