@@ -158,17 +158,20 @@ impl Bounded {
     }
 
     fn too_large(&self, bytes: u64) -> Result<()> {
-        Err(datafusion::error::DataFusionError::External(Box::new(
-            crate::error::Error::new(
-                crate::error::SqlState::PROGRAM_LIMIT_EXCEEDED,
-                format!(
-                    "{}() would produce {bytes} bytes; the limit is {MAX_RESULT_BYTES} (256 MB) \
-                 per value and per call",
-                    self.inner.name()
-                ),
-            ),
+        Err(over_limit(format!(
+            "{}() would produce {bytes} bytes; the limit is {MAX_RESULT_BYTES} (256 MB) \
+             per value and per call",
+            self.inner.name()
         )))
     }
+}
+
+/// The 54000 error of every bounded function and aggregate.
+fn over_limit(message: String) -> datafusion::error::DataFusionError {
+    datafusion::error::DataFusionError::External(Box::new(crate::error::Error::new(
+        crate::error::SqlState::PROGRAM_LIMIT_EXCEEDED,
+        message,
+    )))
 }
 
 impl ScalarUDFImpl for Bounded {
@@ -230,6 +233,15 @@ pub fn udfs() -> Vec<ScalarUDF> {
 #[derive(Debug)]
 struct BoundedAggregate {
     inner: Arc<dyn datafusion::logical_expr::AggregateUDFImpl>,
+    /// The name errors give, shared by the accumulators (one per group).
+    name: Arc<str>,
+}
+
+impl BoundedAggregate {
+    fn new(inner: Arc<dyn datafusion::logical_expr::AggregateUDFImpl>) -> BoundedAggregate {
+        let name = Arc::from(inner.name());
+        BoundedAggregate { inner, name }
+    }
 }
 
 impl PartialEq for BoundedAggregate {
@@ -250,21 +262,17 @@ impl std::hash::Hash for BoundedAggregate {
 #[derive(Debug)]
 struct BoundedAccumulator {
     inner: Box<dyn datafusion::logical_expr::Accumulator>,
-    name: String,
+    /// Shared by every group's accumulator (one is made per group).
+    name: Arc<str>,
 }
 
 impl BoundedAccumulator {
     fn checked(&self) -> Result<()> {
         let size = self.inner.size() as u64;
         if size > MAX_RESULT_BYTES {
-            return Err(datafusion::error::DataFusionError::External(Box::new(
-                crate::error::Error::new(
-                    crate::error::SqlState::PROGRAM_LIMIT_EXCEEDED,
-                    format!(
-                        "{}() would hold more than {MAX_RESULT_BYTES} bytes (256 MB) for one group",
-                        self.name
-                    ),
-                ),
+            return Err(over_limit(format!(
+                "{}() would hold more than {MAX_RESULT_BYTES} bytes (256 MB) for one group",
+                self.name
             )));
         }
         Ok(())
@@ -334,7 +342,7 @@ impl datafusion::logical_expr::AggregateUDFImpl for BoundedAggregate {
     ) -> Result<Box<dyn datafusion::logical_expr::Accumulator>> {
         Ok(Box::new(BoundedAccumulator {
             inner: self.inner.accumulator(args)?,
-            name: self.inner.name().to_string(),
+            name: self.name.clone(),
         }))
     }
 
@@ -344,7 +352,7 @@ impl datafusion::logical_expr::AggregateUDFImpl for BoundedAggregate {
     ) -> Result<Box<dyn datafusion::logical_expr::Accumulator>> {
         Ok(Box::new(BoundedAccumulator {
             inner: self.inner.create_sliding_accumulator(args)?,
-            name: self.inner.name().to_string(),
+            name: self.name.clone(),
         }))
     }
 
@@ -372,7 +380,7 @@ impl datafusion::logical_expr::AggregateUDFImpl for BoundedAggregate {
             .clone()
             .with_beneficial_ordering(beneficial_ordering)?
             .map(|inner| {
-                Arc::new(BoundedAggregate { inner })
+                Arc::new(BoundedAggregate::new(inner))
                     as Arc<dyn datafusion::logical_expr::AggregateUDFImpl>
             }))
     }
@@ -385,9 +393,9 @@ impl datafusion::logical_expr::AggregateUDFImpl for BoundedAggregate {
         match self.inner.reverse_expr() {
             datafusion::logical_expr::ReversedUDAF::Reversed(udaf) => {
                 datafusion::logical_expr::ReversedUDAF::Reversed(Arc::new(
-                    datafusion::logical_expr::AggregateUDF::new_from_impl(BoundedAggregate {
-                        inner: udaf.inner().clone(),
-                    }),
+                    datafusion::logical_expr::AggregateUDF::new_from_impl(BoundedAggregate::new(
+                        udaf.inner().clone(),
+                    )),
                 ))
             }
             other => other,
@@ -421,9 +429,9 @@ pub fn udafs() -> Vec<datafusion::logical_expr::AggregateUDF> {
     [array_agg::array_agg_udaf(), string_agg::string_agg_udaf()]
         .into_iter()
         .map(|f| {
-            datafusion::logical_expr::AggregateUDF::new_from_impl(BoundedAggregate {
-                inner: f.inner().clone(),
-            })
+            datafusion::logical_expr::AggregateUDF::new_from_impl(BoundedAggregate::new(
+                f.inner().clone(),
+            ))
         })
         .collect()
 }
