@@ -363,11 +363,9 @@ async fn malformed_protocol_messages_get_08p01() {
     let parse = b"P\x00\x00\x00\x08s\x00\xff\xff".to_vec();
     for malformed in [bind, parse] {
         let mut raw = tokio::net::TcpStream::connect(server.pg).await.unwrap();
-        let mut startup = 196_608u32.to_be_bytes().to_vec();
-        startup.extend_from_slice(b"user\0u\0database\0sundial\0\0");
-        let mut packet = ((startup.len() + 4) as u32).to_be_bytes().to_vec();
-        packet.extend_from_slice(&startup);
-        raw.write_all(&packet).await.unwrap();
+        raw.write_all(&crate::harness::startup_packet("sundial"))
+            .await
+            .unwrap();
         raw.write_all(&malformed).await.unwrap();
         let mut answer = Vec::new();
         tokio::time::timeout(

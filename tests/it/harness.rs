@@ -469,3 +469,13 @@ pub fn files_with_extension(dir: &Path, ext: &str) -> Vec<std::path::PathBuf> {
     out.sort();
     out
 }
+
+/// A Postgres v3 startup packet for user `u` and database `db`, for tests that speak the
+/// protocol on a raw socket.
+pub fn startup_packet(db: &str) -> Vec<u8> {
+    let mut body = 196_608u32.to_be_bytes().to_vec();
+    body.extend_from_slice(format!("user\0u\0database\0{db}\0\0").as_bytes());
+    let mut packet = ((body.len() + 4) as u32).to_be_bytes().to_vec();
+    packet.extend_from_slice(&body);
+    packet
+}

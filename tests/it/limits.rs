@@ -258,10 +258,7 @@ async fn postgres_connections_that_stall_or_idle_are_closed() {
 
     // As PostgreSQL does, the session is told why: FATAL 57P05, then the close (retried
     // while the slots just given back are still being freed).
-    let mut startup = 196_608u32.to_be_bytes().to_vec();
-    startup.extend_from_slice(b"user\0u\0database\0sundial\0\0");
-    let mut packet = ((startup.len() + 4) as u32).to_be_bytes().to_vec();
-    packet.extend_from_slice(&startup);
+    let packet = crate::harness::startup_packet("sundial");
     let mut said = String::new();
     for _ in 0..50 {
         let mut raw = tokio::net::TcpStream::connect(server.pg).await.unwrap();
