@@ -275,6 +275,11 @@ pub fn render(m: &Metrics, engine: &Engine) -> String {
             "Segments skipped by time pruning.",
             &s.segments_pruned,
         ),
+        (
+            "sundial_blocks_skipped_total",
+            "Series blocks skipped unread because their statistics rule out the query's value conditions.",
+            &s.blocks_skipped,
+        ),
     ] {
         counter(&mut out, name, help, value.load(Ordering::Relaxed));
     }

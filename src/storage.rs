@@ -34,6 +34,7 @@ pub mod quarantine;
 mod recovery;
 mod retention;
 pub mod rows;
+pub mod scan;
 pub mod schema;
 pub mod segment;
 pub mod stats;

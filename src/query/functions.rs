@@ -5,6 +5,7 @@
 
 pub mod bounded;
 pub mod current_setting;
+pub mod date_trunc;
 pub mod float_text;
 pub mod json_build_object;
 pub mod pg_size_pretty;
@@ -25,6 +26,9 @@ pub use version::version_text;
 /// DataFusion functions Sundial replaces on purpose (PostgreSQL's answer differs).
 pub const REPLACED: &[&str] = &[
     "version",
+    // UTC hours and days by arithmetic (see `date_trunc`).
+    "date_trunc",
+    "datetrunc",
     // Bounded versions of DataFusion's own (see `bounded`).
     "repeat",
     "lpad",
@@ -44,6 +48,7 @@ pub fn scalar_functions() -> Vec<ScalarUDF> {
         current_setting::udf(),
         json_build_object::udf(),
         time_bucket::udf(),
+        date_trunc::udf(),
         to_regtype::udf(),
         pg_size_pretty::udf(),
         set_config::udf(),
@@ -63,6 +68,7 @@ pub fn register(ctx: &SessionContext) {
         ctx.register_udaf(f);
     }
     ctx.add_analyzer_rule(Arc::new(float_text::FloatText));
+    ctx.add_analyzer_rule(Arc::new(super::latest::LatestRows));
 }
 
 #[cfg(test)]

@@ -5,15 +5,10 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use datafusion::arrow::array::{
-    ArrayRef, BooleanArray, Float64Array, Int64Array, RecordBatch, RecordBatchOptions, StringArray,
-    TimestampNanosecondArray, UInt64Array,
-};
 use datafusion::arrow::datatypes::{DataType, Field, Schema, SchemaRef, TimeUnit};
 use datafusion::catalog::{Session, TableProvider};
 use datafusion::common::{DataFusionError, ScalarValue};
 use datafusion::datasource::TableType;
-use datafusion::datasource::memory::MemorySourceConfig;
 use datafusion::error::Result;
 use datafusion::logical_expr::expr::InList;
 use datafusion::logical_expr::utils::split_conjunction;
@@ -23,14 +18,13 @@ use datafusion::logical_expr::{
 use datafusion::physical_plan::ExecutionPlan;
 
 use crate::clock::{Clock, SystemClock};
-use crate::storage::rows::{Column, Rows};
+use crate::storage::scan::{CmpOp, ValuePredicate};
 use crate::storage::schema::TIME_COLUMN;
 use crate::storage::{
-    Database, Engine, FieldType, PackedKey, ScanRequest, Table, TableSchema, TagPredicate,
-    TimeRange,
+    Database, Engine, FieldType, ScanRequest, Table, TableSchema, TagPredicate, TimeRange,
 };
 
-const BATCH_ROWS: usize = 8192;
+use super::scan::ScanExec;
 
 /// What a column of the Arrow schema is in storage terms.
 #[derive(Debug, Clone)]
@@ -42,13 +36,15 @@ pub(crate) enum ColumnKind {
 
 /// A table as DataFusion sees it, with the schema frozen when the provider was made (so
 /// projections stay valid if columns are added meanwhile).
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct SundialTable {
     table: Arc<Table>,
     db: Arc<Database>,
     engine: Arc<Engine>,
     schema: SchemaRef,
     kinds: Vec<ColumnKind>,
+    /// Scans return only each series' newest row (see [`super::latest`]).
+    latest: bool,
 }
 
 /// The Arrow type of a field type.
@@ -94,7 +90,58 @@ impl SundialTable {
             engine,
             schema,
             kinds,
+            latest: false,
         }
+    }
+
+    /// The same table, scanned for each series' newest row only.
+    pub fn latest(&self) -> SundialTable {
+        SundialTable {
+            latest: true,
+            ..self.clone()
+        }
+    }
+
+    pub fn is_tag(&self, name: &str) -> bool {
+        self.kinds
+            .iter()
+            .any(|k| matches!(k, ColumnKind::Tag(t) if t == name))
+    }
+
+    fn tag_names(&self) -> Vec<&str> {
+        self.kinds
+            .iter()
+            .filter_map(|k| match k {
+                ColumnKind::Tag(t) => Some(t.as_str()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// Whether a condition is one that scans apply exactly before anything else: a tag
+    /// predicate, or `time` compared with a value that does not depend on the row.
+    pub fn applies_exactly(&self, e: &Expr) -> bool {
+        let constant = |e: &Expr| !e.any_column_refs() && !e.is_volatile();
+        tag_predicate(e, &self.tag_names()).is_some()
+            || match e {
+                Expr::BinaryExpr(BinaryExpr { left, op, right }) => {
+                    matches!(
+                        op,
+                        Operator::Lt
+                            | Operator::LtEq
+                            | Operator::Gt
+                            | Operator::GtEq
+                            | Operator::Eq
+                    ) && ((is_time(left) && constant(right)) || (is_time(right) && constant(left)))
+                }
+                Expr::Between(Between {
+                    expr,
+                    negated: false,
+                    low,
+                    high,
+                }) => is_time(expr) && constant(low) && constant(high),
+                _ => false,
+            }
     }
 }
 
@@ -149,40 +196,113 @@ impl TableProvider for SundialTable {
                 _ => None,
             })
             .collect();
+        let predicates = value_predicates(filters, &fields);
+        // Only each series' newest row, if every filter is one the scan applies itself
+        // (tags, time range); otherwise every row, and DISTINCT ON picks as usual.
+        let latest = self.latest
+            && filters.iter().flat_map(split_conjunction).all(|e| {
+                let mut scratch = TimeRange::ALL;
+                narrow(&mut scratch, e) || tag_predicate(e, &tag_names).is_some()
+            });
+        let predicates = if latest { Vec::new() } else { predicates };
         let table = self.table.clone();
-        let engine = self.engine.clone();
-        let out_schema = schema.clone();
         let request = ScanRequest {
             range,
             tags,
             fields,
         };
-        // The scan is read whole, then converted: reserve both from the query memory
-        // pool first, so a query too big for it fails with 53200 before it allocates.
-        let row_bytes = 16 + 8 * kinds.len() as u64;
-        let reservation = datafusion::execution::memory_pool::MemoryConsumer::new(format!(
-            "scan of {}",
-            self.table.name
-        ))
-        .register(&state.runtime_env().memory_pool);
-        let name = self.table.name.clone();
-        let batches = tokio::task::spawn_blocking(move || -> Result<Vec<RecordBatch>> {
-            let out = table.scan_within(&request, engine.stats(), |rows| {
-                let bytes = rows.saturating_mul(2 * row_bytes);
-                reservation
-                    .try_grow(usize::try_from(bytes).unwrap_or(usize::MAX))
-                    .map_err(|e| scan_too_big(&name, e))
-            })?;
-            let actual = (out.rows.len() as u64).saturating_mul(2 * row_bytes);
-            reservation
-                .try_resize(usize::try_from(actual).unwrap_or(usize::MAX))
-                .map_err(|e| scan_too_big(&name, e))?;
-            to_batches(&out.rows, &out.keys, &kinds, &out_schema)
+        let engine = self.engine.clone();
+        let stats_engine = engine.clone();
+        let scan = tokio::task::spawn_blocking(move || {
+            table.plan_scan(&request, predicates, latest, stats_engine.stats())
         })
         .await
-        .map_err(|e| DataFusionError::External(Box::new(e)))??;
-        Ok(MemorySourceConfig::try_new_exec(&[batches], schema, None)?)
+        .map_err(|e| DataFusionError::External(Box::new(e)))?;
+        let partitions = state.config().target_partitions();
+        Ok(Arc::new(ScanExec::new(
+            scan,
+            engine,
+            self.table.name.clone(),
+            kinds,
+            schema,
+            partitions,
+        )))
     }
+}
+
+/// Comparisons of a requested numeric field with a constant among `filters`: `f > 90`,
+/// `90 <= f`, and the same through a cast to float (how `usage_user > 90.0` arrives for
+/// an integer field). Integer constants beyond 2^53 are left out: as `f64` they would
+/// compare inexactly.
+pub fn value_predicates(filters: &[Expr], fields: &[(String, FieldType)]) -> Vec<ValuePredicate> {
+    fn column(e: &Expr) -> Option<&str> {
+        match e {
+            Expr::Column(c) => Some(c.name.as_str()),
+            Expr::Cast(datafusion::logical_expr::Cast { expr, field })
+            | Expr::TryCast(datafusion::logical_expr::TryCast { expr, field })
+                if matches!(field.data_type(), DataType::Float64) =>
+            {
+                match expr.as_ref() {
+                    Expr::Column(c) => Some(c.name.as_str()),
+                    _ => None,
+                }
+            }
+            _ => None,
+        }
+    }
+    fn constant(e: &Expr) -> Option<f64> {
+        const EXACT: f64 = 9_007_199_254_740_991.0;
+        let Expr::Literal(v, _) = e else { return None };
+        let int = |x: i128| ((x as f64).abs() <= EXACT).then_some(x as f64);
+        match v {
+            ScalarValue::Float64(Some(x)) => Some(*x),
+            ScalarValue::Float32(Some(x)) => Some(f64::from(*x)),
+            ScalarValue::Int64(Some(x)) => int(i128::from(*x)),
+            ScalarValue::Int32(Some(x)) => Some(f64::from(*x)),
+            ScalarValue::Int16(Some(x)) => Some(f64::from(*x)),
+            ScalarValue::Int8(Some(x)) => Some(f64::from(*x)),
+            ScalarValue::UInt64(Some(x)) => int(i128::from(*x)),
+            ScalarValue::UInt32(Some(x)) => Some(f64::from(*x)),
+            _ => None,
+        }
+    }
+    let mut out = Vec::new();
+    for e in filters.iter().flat_map(split_conjunction) {
+        let Expr::BinaryExpr(BinaryExpr { left, op, right }) = e else {
+            continue;
+        };
+        let (name, op, value) = match (column(left), column(right)) {
+            (Some(n), None) => (n, *op, constant(right)),
+            (None, Some(n)) => match op.swap() {
+                Some(op) => (n, op, constant(left)),
+                None => continue,
+            },
+            _ => continue,
+        };
+        let Some(value) = value.filter(|v| !v.is_nan()) else {
+            continue;
+        };
+        let op = match op {
+            Operator::Lt => CmpOp::Lt,
+            Operator::LtEq => CmpOp::LtEq,
+            Operator::Gt => CmpOp::Gt,
+            Operator::GtEq => CmpOp::GtEq,
+            Operator::Eq => CmpOp::Eq,
+            Operator::NotEq => CmpOp::NotEq,
+            _ => continue,
+        };
+        let Some(field) = fields.iter().position(|(n, t)| {
+            n == name
+                && matches!(
+                    t,
+                    FieldType::Float | FieldType::Integer | FieldType::UInteger
+                )
+        }) else {
+            continue;
+        };
+        out.push(ValuePredicate { field, op, value });
+    }
+    out
 }
 
 /// A storage failure during a scan, as DataFusion carries it.
@@ -193,71 +313,11 @@ impl From<crate::storage::Error> for DataFusionError {
 }
 
 /// A scan the query memory pool cannot hold (SQLSTATE 53200).
-fn scan_too_big(table: &str, e: DataFusionError) -> DataFusionError {
+pub(crate) fn scan_too_big(table: &str, e: DataFusionError) -> DataFusionError {
     DataFusionError::ResourcesExhausted(format!(
         "reading table {table} needs more memory than the query memory limit allows \
          (narrow the time range or the tags, or raise query_memory_limit): {e}"
     ))
-}
-
-fn to_batches(
-    rows: &Rows,
-    keys: &[Arc<PackedKey>],
-    kinds: &[ColumnKind],
-    schema: &SchemaRef,
-) -> Result<Vec<RecordBatch>> {
-    let mut batches = Vec::new();
-    let mut start = 0;
-    while start < rows.len() {
-        let end = (start + BATCH_ROWS).min(rows.len());
-        let mut field_col = 0;
-        let mut arrays: Vec<ArrayRef> = Vec::with_capacity(kinds.len());
-        for kind in kinds {
-            let array: ArrayRef = match kind {
-                ColumnKind::Time => Arc::new(
-                    TimestampNanosecondArray::from(rows.time[start..end].to_vec())
-                        .with_timezone("UTC"),
-                ),
-                ColumnKind::Tag(tag) => Arc::new(
-                    rows.series[start..end]
-                        .iter()
-                        .map(|s| keys[*s as usize].get(tag))
-                        .collect::<StringArray>(),
-                ),
-                ColumnKind::Field(..) => {
-                    let c = &rows.columns[field_col];
-                    field_col += 1;
-                    match c {
-                        Column::Float(v) => {
-                            Arc::new(v[start..end].iter().copied().collect::<Float64Array>())
-                        }
-                        Column::Integer(v) => {
-                            Arc::new(v[start..end].iter().copied().collect::<Int64Array>())
-                        }
-                        Column::UInteger(v) => {
-                            Arc::new(v[start..end].iter().copied().collect::<UInt64Array>())
-                        }
-                        Column::String(v) => Arc::new(
-                            v[start..end]
-                                .iter()
-                                .map(|s| s.as_deref())
-                                .collect::<StringArray>(),
-                        ),
-                        Column::Boolean(v) => Arc::new(BooleanArray::from(v[start..end].to_vec())),
-                    }
-                }
-            };
-            arrays.push(array);
-        }
-        let opts = RecordBatchOptions::new().with_row_count(Some(end - start));
-        batches.push(RecordBatch::try_new_with_options(
-            schema.clone(),
-            arrays,
-            &opts,
-        )?);
-        start = end;
-    }
-    Ok(batches)
 }
 
 /// The inclusive time range implied by the conjunction of `filters` on `time`.

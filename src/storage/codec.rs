@@ -33,7 +33,7 @@
 
 use std::collections::HashMap;
 
-use super::rows::Column;
+use super::rows::{Column, Dense, DenseValues};
 use super::schema::FieldType;
 
 /// A block could not be decoded.
@@ -462,6 +462,15 @@ pub struct ColumnStats {
     pub min: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub max: Option<f64>,
+    /// A float block holds NaN, which `min`/`max` leave out (recorded since
+    /// [`super::segment::STATS_VERSION`] 1; unknown in older files).
+    #[serde(skip_serializing_if = "std::ops::Not::not", default)]
+    pub nan: bool,
+    /// The value of the block's last row, as the bits of its type (`f64::to_bits`, an
+    /// integer's two's complement, 0/1); `None` when that row is null or the column holds
+    /// strings. Recorded since [`super::segment::STATS_VERSION`] 1.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub last: Option<u64>,
 }
 
 fn put_validity<T>(out: &mut Vec<u8>, values: &[Option<T>]) -> u32 {
@@ -600,6 +609,8 @@ pub fn encode_column(col: &Column) -> (Vec<u8>, ColumnStats) {
             stats.nulls = put_validity(&mut out, v);
             let present: Vec<f64> = v.iter().flatten().copied().collect();
             (stats.min, stats.max) = min_max(present.iter().copied());
+            stats.nan = present.iter().any(|v| v.is_nan());
+            stats.last = v.last().copied().flatten().map(f64::to_bits);
             let mut extra = vec![(id::GORILLA, gorilla_encode(&present))];
             if present.len() >= SMALL_BLOCK
                 && let Some(d) = decimal_encode(&present)
@@ -612,12 +623,14 @@ pub fn encode_column(col: &Column) -> (Vec<u8>, ColumnStats) {
             stats.nulls = put_validity(&mut out, v);
             let present: Vec<i64> = v.iter().flatten().copied().collect();
             (stats.min, stats.max) = min_max(present.iter().map(|x| *x as f64));
+            stats.last = v.last().copied().flatten().map(|x| x as u64);
             encode_numbers(&present, &mut out, &[]);
         }
         Column::UInteger(v) => {
             stats.nulls = put_validity(&mut out, v);
             let present: Vec<u64> = v.iter().flatten().copied().collect();
             (stats.min, stats.max) = min_max(present.iter().map(|x| *x as f64));
+            stats.last = v.last().copied().flatten();
             encode_numbers(&present, &mut out, &[]);
         }
         Column::String(v) => {
@@ -629,6 +642,7 @@ pub fn encode_column(col: &Column) -> (Vec<u8>, ColumnStats) {
             stats.nulls = put_validity(&mut out, v);
             let present: Vec<bool> = v.iter().flatten().copied().collect();
             (stats.min, stats.max) = min_max(present.iter().map(|b| f64::from(u8::from(*b))));
+            stats.last = v.last().copied().flatten().map(u64::from);
             out.push(id::BITS);
             let mut bits = vec![0u8; present.len().div_ceil(8)];
             for (i, b) in present.iter().enumerate() {
@@ -680,6 +694,41 @@ pub fn decode_column(block: &[u8], ty: FieldType, rows: usize) -> Result<Column>
             Column::Boolean(spread(&valid, present)?)
         }
     })
+}
+
+/// Decodes a field block of `rows` rows straight into [`Dense`] form: without nulls, the
+/// decoded values are the column as they are.
+pub fn decode_dense(block: &[u8], ty: FieldType, rows: usize) -> Result<Dense> {
+    if rows > MAX_ROWS {
+        return Err(CodecError("row count"));
+    }
+    let mut pos = 0;
+    let flag = *block.first().ok_or(CodecError("truncated validity"))?;
+    let valid = get_validity(block, &mut pos, rows)?;
+    let n = valid.iter().filter(|v| **v).count();
+    let (&code, payload) = block[pos..]
+        .split_first()
+        .ok_or(CodecError("missing codec"))?;
+    let values = match ty {
+        FieldType::Float => DenseValues::Float(decode_floats_with(code, payload, n)?),
+        FieldType::Integer => DenseValues::Integer(decode_numbers(code, payload, n)?),
+        FieldType::UInteger => DenseValues::UInteger(decode_numbers(code, payload, n)?),
+        FieldType::String => DenseValues::String(decode_strings(code, payload, n)?),
+        FieldType::Boolean => {
+            if code != id::BITS || payload.len() < n.div_ceil(8) {
+                return Err(CodecError("bool block"));
+            }
+            DenseValues::Boolean(
+                (0..n)
+                    .map(|i| payload[i / 8] & (1 << (i % 8)) != 0)
+                    .collect(),
+            )
+        }
+    };
+    if values.len() != n {
+        return Err(CodecError("value count does not match validity"));
+    }
+    Ok(Dense::from_present(values, (flag != 0).then_some(valid)))
 }
 
 #[cfg(test)]

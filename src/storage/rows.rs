@@ -147,6 +147,247 @@ impl Column {
     }
 }
 
+/// A field column as scans hand it to Arrow: the values side by side (a null's slot holds
+/// the type's default) and, when some are null, a validity flag per row. Numeric vectors
+/// become Arrow buffers without a copy.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Dense {
+    pub values: DenseValues,
+    /// `None`: every row has a value.
+    pub valid: Option<Vec<bool>>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum DenseValues {
+    Float(Vec<f64>),
+    Integer(Vec<i64>),
+    UInteger(Vec<u64>),
+    String(Vec<String>),
+    Boolean(Vec<bool>),
+}
+
+macro_rules! each_dense {
+    ($col:expr, $v:ident => $body:expr) => {
+        match $col {
+            DenseValues::Float($v) => $body,
+            DenseValues::Integer($v) => $body,
+            DenseValues::UInteger($v) => $body,
+            DenseValues::String($v) => $body,
+            DenseValues::Boolean($v) => $body,
+        }
+    };
+}
+
+impl DenseValues {
+    pub fn len(&self) -> usize {
+        each_dense!(self, v => v.len())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    fn empty(ty: FieldType) -> DenseValues {
+        match ty {
+            FieldType::Float => DenseValues::Float(Vec::new()),
+            FieldType::Integer => DenseValues::Integer(Vec::new()),
+            FieldType::UInteger => DenseValues::UInteger(Vec::new()),
+            FieldType::String => DenseValues::String(Vec::new()),
+            FieldType::Boolean => DenseValues::Boolean(Vec::new()),
+        }
+    }
+}
+
+fn spread_dense<T: Default + Clone>(values: Vec<T>, valid: &[bool]) -> Vec<T> {
+    let mut it = values.into_iter();
+    valid
+        .iter()
+        .map(|ok| {
+            if *ok {
+                it.next().unwrap_or_default()
+            } else {
+                T::default()
+            }
+        })
+        .collect()
+}
+
+fn unzip_options<T: Default>(v: Vec<Option<T>>) -> (Vec<T>, Option<Vec<bool>>) {
+    let valid: Vec<bool> = v.iter().map(Option::is_some).collect();
+    let all = valid.iter().all(|x| *x);
+    (
+        v.into_iter().map(Option::unwrap_or_default).collect(),
+        (!all).then_some(valid),
+    )
+}
+
+impl Dense {
+    /// `len` nulls.
+    pub fn nulls(ty: FieldType, len: usize) -> Dense {
+        let values = match ty {
+            FieldType::Float => DenseValues::Float(vec![0.0; len]),
+            FieldType::Integer => DenseValues::Integer(vec![0; len]),
+            FieldType::UInteger => DenseValues::UInteger(vec![0; len]),
+            FieldType::String => DenseValues::String(vec![String::new(); len]),
+            FieldType::Boolean => DenseValues::Boolean(vec![false; len]),
+        };
+        Dense {
+            values,
+            valid: Some(vec![false; len]),
+        }
+    }
+
+    /// The present values of `rows` rows with their validity (`None`: all present).
+    pub fn from_present(values: DenseValues, valid: Option<Vec<bool>>) -> Dense {
+        let Some(valid) = valid else {
+            return Dense {
+                values,
+                valid: None,
+            };
+        };
+        let values = match values {
+            DenseValues::Float(v) => DenseValues::Float(spread_dense(v, &valid)),
+            DenseValues::Integer(v) => DenseValues::Integer(spread_dense(v, &valid)),
+            DenseValues::UInteger(v) => DenseValues::UInteger(spread_dense(v, &valid)),
+            DenseValues::String(v) => DenseValues::String(spread_dense(v, &valid)),
+            DenseValues::Boolean(v) => DenseValues::Boolean(spread_dense(v, &valid)),
+        };
+        Dense {
+            values,
+            valid: Some(valid),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.values.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn is_valid(&self, i: usize) -> bool {
+        self.valid.as_ref().is_none_or(|v| v[i])
+    }
+
+    /// Keeps rows `lo..hi`.
+    pub fn slice(&mut self, lo: usize, hi: usize) {
+        fn cut<T>(v: &mut Vec<T>, lo: usize, hi: usize) {
+            v.truncate(hi);
+            v.drain(..lo);
+        }
+        each_dense!(&mut self.values, v => cut(v, lo, hi));
+        if let Some(valid) = &mut self.valid {
+            cut(valid, lo, hi);
+        }
+    }
+
+    /// Keeps the rows whose `keep` flag is set.
+    pub fn filter(&mut self, keep: &[bool]) {
+        fn pick<T>(v: &mut Vec<T>, keep: &[bool]) {
+            let mut k = keep.iter();
+            v.retain(|_| *k.next().unwrap_or(&false));
+        }
+        each_dense!(&mut self.values, v => pick(v, keep));
+        if let Some(valid) = &mut self.valid {
+            pick(valid, keep);
+        }
+    }
+
+    /// Appends `other` (same type; another type appends nulls).
+    pub fn append(&mut self, other: Dense) {
+        let (n, before) = (other.len(), self.len());
+        if self.valid.is_some() || other.valid.is_some() {
+            let mut valid = self.valid.take().unwrap_or_else(|| vec![true; before]);
+            valid.extend(other.valid.clone().unwrap_or_else(|| vec![true; n]));
+            self.valid = Some(valid);
+        }
+        match (&mut self.values, other.values) {
+            (DenseValues::Float(a), DenseValues::Float(mut b)) => a.append(&mut b),
+            (DenseValues::Integer(a), DenseValues::Integer(mut b)) => a.append(&mut b),
+            (DenseValues::UInteger(a), DenseValues::UInteger(mut b)) => a.append(&mut b),
+            (DenseValues::String(a), DenseValues::String(mut b)) => a.append(&mut b),
+            (DenseValues::Boolean(a), DenseValues::Boolean(mut b)) => a.append(&mut b),
+            (a, _) => {
+                each_dense!(a, v => v.resize_with(before + n, Default::default));
+                if let Some(valid) = &mut self.valid {
+                    valid[before..].iter_mut().for_each(|x| *x = false);
+                }
+            }
+        }
+    }
+
+    /// Row `i` as a number (for value predicates); `None` when null or not numeric.
+    pub fn number(&self, i: usize) -> Option<f64> {
+        if !self.is_valid(i) {
+            return None;
+        }
+        match &self.values {
+            DenseValues::Float(v) => Some(v[i]),
+            DenseValues::Integer(v) => Some(v[i] as f64),
+            DenseValues::UInteger(v) => Some(v[i] as f64),
+            DenseValues::Boolean(v) => Some(f64::from(u8::from(v[i]))),
+            DenseValues::String(_) => None,
+        }
+    }
+}
+
+impl From<Column> for Dense {
+    fn from(c: Column) -> Dense {
+        let (values, valid) = match c {
+            Column::Float(v) => {
+                let (v, ok) = unzip_options(v);
+                (DenseValues::Float(v), ok)
+            }
+            Column::Integer(v) => {
+                let (v, ok) = unzip_options(v);
+                (DenseValues::Integer(v), ok)
+            }
+            Column::UInteger(v) => {
+                let (v, ok) = unzip_options(v);
+                (DenseValues::UInteger(v), ok)
+            }
+            Column::String(v) => {
+                let (v, ok) = unzip_options(v);
+                (DenseValues::String(v), ok)
+            }
+            Column::Boolean(v) => {
+                let (v, ok) = unzip_options(v);
+                (DenseValues::Boolean(v), ok)
+            }
+        };
+        Dense { values, valid }
+    }
+}
+
+impl Dense {
+    /// One row from the bits of a value (see `ColumnStats::last`); `None` is a null.
+    pub fn from_bits(ty: FieldType, bits: Option<u64>) -> Dense {
+        let Some(b) = bits else {
+            return Dense::nulls(ty, 1);
+        };
+        let values = match ty {
+            FieldType::Float => DenseValues::Float(vec![f64::from_bits(b)]),
+            FieldType::Integer => DenseValues::Integer(vec![b as i64]),
+            FieldType::UInteger => DenseValues::UInteger(vec![b]),
+            FieldType::Boolean => DenseValues::Boolean(vec![b != 0]),
+            FieldType::String => return Dense::nulls(ty, 1),
+        };
+        Dense {
+            values,
+            valid: None,
+        }
+    }
+
+    /// An empty column of type `ty`.
+    pub fn empty(ty: FieldType) -> Dense {
+        Dense {
+            values: DenseValues::empty(ty),
+            valid: None,
+        }
+    }
+}
+
 /// Rows of one table: series ids, timestamps and the requested field columns.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Rows {

@@ -41,6 +41,8 @@ const END_MAGIC: &[u8; 8] = b"SUNDEND1";
 const TRAILER: usize = 16;
 /// Current format version.
 pub const VERSION: u32 = 1;
+/// What block statistics of new files record (see [`Footer::stats_version`]).
+pub const STATS_VERSION: u32 = 1;
 
 /// Where a block lives in the file.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -83,6 +85,11 @@ pub struct Footer {
     pub series: Vec<SeriesMeta>,
     #[serde(default)]
     pub replaces: Vec<String>,
+    /// What the block statistics record: 0 (files before it existed) min, max and
+    /// nulls; [`STATS_VERSION`] 1 also whether a float block holds NaN
+    /// ([`ColumnStats::nan`]) and the last row's value ([`ColumnStats::last`]).
+    #[serde(default)]
+    pub stats_version: u32,
 }
 
 /// The rows of one series to write: timestamps ascending, one column per footer field.
@@ -205,6 +212,7 @@ pub fn write(new: NewSegment<'_>, registry_ids: &[u32]) -> Result<Option<Segment
         fields: new.fields,
         series: metas,
         replaces: new.replaces,
+        stats_version: STATS_VERSION,
     };
     let json = serde_json::to_vec(&footer).map_err(|e| Error::Internal(e.to_string()))?;
     let packed = lz4_flex::compress_prepend_size(&json);
@@ -354,7 +362,7 @@ impl Segment {
         file_name(self.footer.seq, self.footer.generation)
     }
 
-    fn read_block(&self, f: &File, b: &BlockRef) -> Result<Vec<u8>> {
+    pub(super) fn read_block(&self, f: &File, b: &BlockRef) -> Result<Vec<u8>> {
         if b.off.saturating_add(u64::from(b.len)) > self.file_len {
             return Err(Error::Corrupt(format!(
                 "{}: block out of range",

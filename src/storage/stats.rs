@@ -11,6 +11,9 @@ pub struct Stats {
     pub segments_read: AtomicU64,
     pub segments_pruned: AtomicU64,
     pub segment_bytes_read: AtomicU64,
+    /// Series blocks a scan skipped without reading them, because their statistics
+    /// showed that no row could pass the query's value predicates.
+    pub blocks_skipped: AtomicU64,
     pub flushes: AtomicU64,
     /// Tables that failed to flush, summed over checkpoints.
     pub flush_failures: AtomicU64,

@@ -366,7 +366,10 @@ impl Table {
 
 /// Field ids in `schema` for the requested columns; a field the schema lacks (or has with
 /// another type) maps to an id no row has, so it reads as null.
-fn field_ids(schema: &TableSchema, fields: &[(String, FieldType)]) -> Vec<(usize, FieldType)> {
+pub(super) fn field_ids(
+    schema: &TableSchema,
+    fields: &[(String, FieldType)],
+) -> Vec<(usize, FieldType)> {
     fields
         .iter()
         .map(|(name, ty)| match schema.field_id(name) {
