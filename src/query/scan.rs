@@ -32,6 +32,8 @@ use crate::storage::scan::{Files, Scan, SeriesChunk};
 
 /// Rows per batch (a series with more is one batch of its own).
 const BATCH_ROWS: usize = 8192;
+/// Partitions of at most this many rows are read on the calling thread.
+const INLINE_ROWS: u64 = 32_768;
 
 /// Scans one table (see the module docs).
 pub struct ScanExec {
@@ -150,22 +152,23 @@ impl ExecutionPlan for ScanExec {
             self.kinds.clone(),
             self.schema.clone(),
         );
-        let mut reservation =
+        let reservation =
             MemoryConsumer::new(format!("scan of {}", self.table)).register(context.memory_pool());
         let table = self.table.clone();
-        let (tx, rx) = tokio::sync::mpsc::channel::<Result<RecordBatch>>(2);
-        tokio::task::spawn_blocking(move || {
+        let estimate: u64 = scan.series[range.clone()].iter().map(|s| s.rows).sum();
+        let read = move |emit: &mut dyn FnMut(Result<RecordBatch>) -> bool| {
             let mut files = Files::default();
             let mut pending: Vec<SeriesChunk> = Vec::new();
             let mut rows = 0;
-            let send = |pending: &mut Vec<SeriesChunk>, reservation: &mut datafusion::execution::memory_pool::MemoryReservation| {
-                let batch = to_batch(std::mem::take(pending), &scan, &kinds, &schema).and_then(|b| {
-                    reservation
-                        .try_resize(b.get_array_memory_size())
-                        .map_err(|e| super::table::scan_too_big(&table, e))?;
-                    Ok(b)
-                });
-                tx.blocking_send(batch).is_ok()
+            let mut send = |pending: &mut Vec<SeriesChunk>| {
+                let batch =
+                    to_batch(std::mem::take(pending), &scan, &kinds, &schema).and_then(|b| {
+                        reservation
+                            .try_resize(b.get_array_memory_size())
+                            .map_err(|e| super::table::scan_too_big(&table, e))?;
+                        Ok(b)
+                    });
+                emit(batch)
             };
             for plan in &scan.series[range] {
                 match scan.read(plan, &mut files, engine.stats()) {
@@ -174,22 +177,37 @@ impl ExecutionPlan for ScanExec {
                         pending.push(chunk);
                         if rows >= BATCH_ROWS {
                             rows = 0;
-                            if !send(&mut pending, &mut reservation) {
+                            if !send(&mut pending) {
                                 return;
                             }
                         }
                     }
                     Ok(None) => {}
                     Err(e) => {
-                        let _ = tx.blocking_send(Err(DataFusionError::External(Box::new(e))));
+                        let _ = emit(Err(DataFusionError::External(Box::new(e))));
                         return;
                     }
                 }
             }
             if !pending.is_empty() {
-                send(&mut pending, &mut reservation);
+                send(&mut pending);
             }
-        });
+        };
+        // A small read costs less than handing it to another thread and back: read it
+        // here (point queries, newest rows).
+        if estimate <= INLINE_ROWS {
+            let mut batches = Vec::new();
+            read(&mut |b| {
+                batches.push(b);
+                true
+            });
+            return Ok(Box::pin(RecordBatchStreamAdapter::new(
+                self.schema.clone(),
+                futures::stream::iter(batches),
+            )));
+        }
+        let (tx, rx) = tokio::sync::mpsc::channel::<Result<RecordBatch>>(2);
+        tokio::task::spawn_blocking(move || read(&mut |b| tx.blocking_send(b).is_ok()));
         let stream =
             futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|b| (b, rx)) });
         Ok(Box::pin(RecordBatchStreamAdapter::new(

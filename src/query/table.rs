@@ -213,11 +213,21 @@ impl TableProvider for SundialTable {
         };
         let engine = self.engine.clone();
         let stats_engine = engine.clone();
-        let scan = tokio::task::spawn_blocking(move || {
+        // The snapshot copies the buffers' matching rows under the table lock: with small
+        // buffers that is quicker than a trip to a blocking thread.
+        let small = {
+            let st = table.state.read();
+            st.frozen.is_empty() && st.active.rows() <= 65_536
+        };
+        let scan = if small {
             table.plan_scan(&request, predicates, latest, stats_engine.stats())
-        })
-        .await
-        .map_err(|e| DataFusionError::External(Box::new(e)))?;
+        } else {
+            tokio::task::spawn_blocking(move || {
+                table.plan_scan(&request, predicates, latest, stats_engine.stats())
+            })
+            .await
+            .map_err(|e| DataFusionError::External(Box::new(e)))?
+        };
         let partitions = state.config().target_partitions();
         Ok(Arc::new(ScanExec::new(
             scan,
