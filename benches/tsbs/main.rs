@@ -123,6 +123,8 @@ struct Measured {
     load: String,
     bytes_per_value: Option<f64>,
     peak_mib: f64,
+    /// PostgreSQL's time to return high-cpu-all's rows from a table holding them.
+    floor: Option<f64>,
     /// Query name → (fingerprint, median ms), or the error.
     queries: BTreeMap<&'static str, Result<(Fingerprint, f64), String>>,
 }
@@ -232,6 +234,11 @@ async fn measure(
         }
         m.queries.insert(q.name, r);
     }
+    if let Some(q) = queries.iter().find(|q| q.name == "high-cpu-all")
+        && let Some(ms) = peer.result_floor(q, runs).await
+    {
+        m.floor = Some(ms);
+    }
     m.peak_mib = peer.stop().await as f64 / (1 << 20) as f64;
     m
 }
@@ -283,6 +290,14 @@ fn report(measured: &[(String, Measured)], queries: &[queries::Query], _values: 
             base.map_or("-".into(), |(f, _)| f.rows.to_string())
         );
         println!("{line}");
+    }
+    for (_, m) in measured {
+        if let Some(ms) = m.floor {
+            println!(
+                "high-cpu-all floor: {ms:.2} ms for PostgreSQL to return the same rows from a \
+                 table that holds just them (sending and decoding them over the protocol)"
+            );
+        }
     }
     for (name, m) in measured {
         if m.load.is_empty() {

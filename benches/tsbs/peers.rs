@@ -697,6 +697,27 @@ impl Peer {
         }
     }
 
+    /// PostgreSQL only: how long returning `q`'s rows takes when they are already a table
+    /// (`SELECT *` of a copy of the result), the floor that sending and decoding that many
+    /// rows puts under any system answering over the Postgres protocol.
+    pub async fn result_floor(&mut self, q: &Query, runs: usize) -> Option<f64> {
+        let Peer::Postgres { client, .. } = self else {
+            return None;
+        };
+        let client = client.as_ref()?;
+        let copy = format!("CREATE TEMP TABLE result_copy AS {}", q.sql);
+        client.batch_execute(&copy).await.ok()?;
+        let select = Query {
+            name: "floor",
+            sql: "SELECT * FROM result_copy".into(),
+            influxql: String::new(),
+            shape: super::queries::Shape::LastPoint,
+        };
+        let (_, ms) = pg_run(client, &select, runs + 1).await.ok()?;
+        let _ = client.batch_execute("DROP TABLE result_copy").await;
+        Some(super::median(&ms[1..]))
+    }
+
     /// Stops the system; the peak PSS of its processes over the whole measurement.
     pub async fn stop(self) -> u64 {
         match self {
