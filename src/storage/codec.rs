@@ -490,20 +490,24 @@ fn put_validity<T>(out: &mut Vec<u8>, values: &[Option<T>]) -> u32 {
     nulls as u32
 }
 
-fn get_validity(raw: &[u8], pos: &mut usize, rows: usize) -> Result<Vec<bool>> {
+/// `n` bits packed LSB first.
+fn unpack_bits(bits: &[u8], n: usize) -> Vec<bool> {
+    (0..n).map(|i| bits[i / 8] & (1 << (i % 8)) != 0).collect()
+}
+
+/// The validity bitmap of a field block; `None` when no row is null.
+fn get_validity(raw: &[u8], pos: &mut usize, rows: usize) -> Result<Option<Vec<bool>>> {
     let flag = *raw.get(*pos).ok_or(CodecError("truncated validity"))?;
     *pos += 1;
     match flag {
-        0 => Ok(vec![true; rows]),
+        0 => Ok(None),
         1 => {
             let n = rows.div_ceil(8);
             let bits = raw
                 .get(*pos..*pos + n)
                 .ok_or(CodecError("truncated validity"))?;
             *pos += n;
-            Ok((0..rows)
-                .map(|i| bits[i / 8] & (1 << (i % 8)) != 0)
-                .collect())
+            Ok(Some(unpack_bits(bits, rows)))
         }
         _ => Err(CodecError("bad validity flag")),
     }
@@ -674,7 +678,7 @@ pub fn decode_column(block: &[u8], ty: FieldType, rows: usize) -> Result<Column>
         return Err(CodecError("row count"));
     }
     let mut pos = 0;
-    let valid = get_validity(block, &mut pos, rows)?;
+    let valid = get_validity(block, &mut pos, rows)?.unwrap_or_else(|| vec![true; rows]);
     let n = valid.iter().filter(|v| **v).count();
     let (&code, payload) = block[pos..]
         .split_first()
@@ -688,10 +692,7 @@ pub fn decode_column(block: &[u8], ty: FieldType, rows: usize) -> Result<Column>
             if code != id::BITS || payload.len() < n.div_ceil(8) {
                 return Err(CodecError("bool block"));
             }
-            let present = (0..n)
-                .map(|i| payload[i / 8] & (1 << (i % 8)) != 0)
-                .collect();
-            Column::Boolean(spread(&valid, present)?)
+            Column::Boolean(spread(&valid, unpack_bits(payload, n))?)
         }
     })
 }
@@ -703,9 +704,10 @@ pub fn decode_dense(block: &[u8], ty: FieldType, rows: usize) -> Result<Dense> {
         return Err(CodecError("row count"));
     }
     let mut pos = 0;
-    let flag = *block.first().ok_or(CodecError("truncated validity"))?;
     let valid = get_validity(block, &mut pos, rows)?;
-    let n = valid.iter().filter(|v| **v).count();
+    let n = valid
+        .as_ref()
+        .map_or(rows, |v| v.iter().filter(|x| **x).count());
     let (&code, payload) = block[pos..]
         .split_first()
         .ok_or(CodecError("missing codec"))?;
@@ -718,17 +720,13 @@ pub fn decode_dense(block: &[u8], ty: FieldType, rows: usize) -> Result<Dense> {
             if code != id::BITS || payload.len() < n.div_ceil(8) {
                 return Err(CodecError("bool block"));
             }
-            DenseValues::Boolean(
-                (0..n)
-                    .map(|i| payload[i / 8] & (1 << (i % 8)) != 0)
-                    .collect(),
-            )
+            DenseValues::Boolean(unpack_bits(payload, n))
         }
     };
     if values.len() != n {
         return Err(CodecError("value count does not match validity"));
     }
-    Ok(Dense::from_present(values, (flag != 0).then_some(valid)))
+    Ok(Dense::from_present(values, valid))
 }
 
 #[cfg(test)]

@@ -274,24 +274,15 @@ impl Table {
 
     /// Reads the rows of a scan request, merging every layer (segments, frozen buffers,
     /// the active buffer) so the newest value of each field wins.
+    /// The whole result at once, merged across layers with one sort: queries stream
+    /// through [`Table::plan_scan`] instead; this stays as the plain reading that tests
+    /// (and the streamed scan's own test) compare against.
     pub fn scan(&self, req: &ScanRequest, stats: &Stats) -> Result<ScanOutput> {
-        self.scan_within(req, stats, |_| Ok(()))
-    }
-
-    /// [`Table::scan`], after `admit` accepts its estimate: at most how many rows it reads
-    /// (every row of the layers in its time range, scaled by the share of series its tag
-    /// predicates match), so a caller can reserve memory before anything is decoded.
-    pub fn scan_within<E: From<super::Error>>(
-        &self,
-        req: &ScanRequest,
-        stats: &Stats,
-        admit: impl FnOnce(u64) -> std::result::Result<(), E>,
-    ) -> std::result::Result<ScanOutput, E> {
         use std::sync::atomic::Ordering::Relaxed;
         let types: Vec<FieldType> = req.fields.iter().map(|(_, t)| *t).collect();
         let range = req.range;
         // Snapshot under the lock; decode outside it.
-        let (mut layers, active_rows, keys, series, tombstones, estimate) = {
+        let (mut layers, active_rows, keys, series, tombstones) = {
             let st = self.state.read();
             let series: Option<RoaringBitmap> = st.registry.index.eval(&req.tags);
             let tombstones: Vec<ResolvedTombstone> = st
@@ -316,29 +307,8 @@ impl Table {
             }
             let ids = field_ids(&st.schema, &req.fields);
             let active_rows = st.active.to_rows(range, series.as_ref(), &ids);
-            let stored: u64 = layers
-                .iter()
-                .map(|(_, l)| match l {
-                    Layer::Segment(s) => s.footer.rows,
-                    Layer::Frozen(f) => f.buffer.rows() as u64,
-                })
-                .sum();
-            let total = st.registry.len() as u64;
-            let stored = match &series {
-                Some(matching) if total > 0 => stored.saturating_mul(matching.len()) / total,
-                _ => stored,
-            };
-            let estimate = stored + active_rows.len() as u64;
-            (
-                layers,
-                active_rows,
-                st.registry.keys(),
-                series,
-                tombstones,
-                estimate,
-            )
+            (layers, active_rows, st.registry.keys(), series, tombstones)
         };
-        admit(estimate)?;
         layers.sort_by_key(|(order, _)| *order);
         let mut decoded = Vec::with_capacity(layers.len() + 1);
         for ((seq, _), layer) in layers {
