@@ -6,7 +6,6 @@
 //! Run: `cargo bench --bench load` (`--clients 200 --writers 20 --secs 30`; the server
 //! runs under `prlimit --as` of 8 GiB). Under `cargo test` it runs a small smoke version.
 
-use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -63,20 +62,8 @@ fn start_server(dir: &std::path::Path, config: &str) -> (std::process::Child, St
         .stderr(Stdio::piped())
         .spawn()
         .expect("start prlimit sundial serve");
-    let stderr = BufReader::new(child.stderr.take().unwrap());
-    let mut lines = stderr.lines();
-    let ready = loop {
-        let line = lines.next().expect("server output").unwrap();
-        if line.contains("sundial is ready") {
-            break line;
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
-    let field = |name: &str| {
-        let at = ready.find(&format!("{name}=")).unwrap() + name.len() + 1;
-        ready[at..].split_whitespace().next().unwrap().to_string()
-    };
-    (child, field("http_addr"), field("pg_addr"))
+    let (http, pg) = common::ready_addresses(&mut child);
+    (child, http, pg)
 }
 
 fn main() {

@@ -1,6 +1,7 @@
 //! Helpers the bench binaries share (each includes this with `mod common;`).
 #![allow(dead_code)]
 
+use std::io::{BufRead, BufReader};
 use std::str::FromStr;
 
 /// The text after flag `name` on the command line.
@@ -51,4 +52,25 @@ pub fn cpu_secs(pid: &str) -> f64 {
     };
     // After the command name, utime and stime are fields 11 and 12 (0-based), in ticks.
     (ticks(11) + ticks(12)) / 100.0
+}
+
+/// Waits for `sundial serve`'s ready line on `child`'s piped stderr (then keeps draining
+/// it); the HTTP and Postgres addresses it names.
+pub fn ready_addresses(child: &mut std::process::Child) -> (String, String) {
+    let mut lines = BufReader::new(child.stderr.take().expect("piped stderr")).lines();
+    let ready = loop {
+        let line = lines
+            .next()
+            .expect("sundial exited before it was ready")
+            .unwrap();
+        if line.contains("sundial is ready") {
+            break line;
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+    let field = |name: &str| {
+        let at = ready.find(&format!("{name}=")).unwrap() + name.len() + 1;
+        ready[at..].split_whitespace().next().unwrap().to_string()
+    };
+    (field("http_addr"), field("pg_addr"))
 }

@@ -153,22 +153,8 @@ fn start_sundial(binary: &Path, dir: &Path) -> (Proc, String, String) {
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
     let mut proc = Proc::spawn(command);
-    let mut lines = BufReader::new(proc.child.stderr.take().unwrap()).lines();
-    let ready = loop {
-        let line = lines
-            .next()
-            .expect("sundial exited before it was ready")
-            .unwrap();
-        if line.contains("sundial is ready") {
-            break line;
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
-    let field = |name: &str| {
-        let at = ready.find(&format!("{name}=")).unwrap() + name.len() + 1;
-        ready[at..].split_whitespace().next().unwrap().to_string()
-    };
-    (proc, field("http_addr"), field("pg_addr"))
+    let (http, pg) = crate::common::ready_addresses(&mut proc.child);
+    (proc, http, pg)
 }
 
 async fn pg_connect(config: &str) -> Result<tokio_postgres::Client, tokio_postgres::Error> {

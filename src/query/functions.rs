@@ -3,6 +3,55 @@
 //! `time_bucket`, and PostgreSQL's float output. [`scalar_functions`] is the registry;
 //! a test checks it for duplicate names and for clashes with DataFusion's own functions.
 
+/// The methods of a `ScalarUDFImpl` that wraps DataFusion's own function `self.inner`
+/// (an `Arc<ScalarUDF>`) and keeps its name, signature and types.
+macro_rules! delegate_to_inner {
+    () => {
+        fn name(&self) -> &str {
+            self.inner.name()
+        }
+
+        fn aliases(&self) -> &[String] {
+            self.inner.aliases()
+        }
+
+        fn signature(&self) -> &Signature {
+            self.inner.signature()
+        }
+
+        fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
+            self.inner.return_type(arg_types)
+        }
+
+        fn return_field_from_args(&self, args: ReturnFieldArgs) -> Result<FieldRef> {
+            self.inner.return_field_from_args(args)
+        }
+
+        fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
+            self.inner.coerce_types(arg_types)
+        }
+    };
+}
+
+/// A wrapper's identity is the function it wraps (one wrapper per inner function).
+macro_rules! identity_of_inner {
+    ($wrapper:ty) => {
+        impl PartialEq for $wrapper {
+            fn eq(&self, other: &Self) -> bool {
+                self.inner == other.inner
+            }
+        }
+
+        impl Eq for $wrapper {}
+
+        impl std::hash::Hash for $wrapper {
+            fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+                self.inner.hash(state);
+            }
+        }
+    };
+}
+
 pub mod bounded;
 pub mod current_setting;
 pub mod date_trunc;

@@ -29,20 +29,7 @@ struct Bounded {
     estimate: Estimate,
 }
 
-// One wrapper per inner function: the inner function is the identity.
-impl PartialEq for Bounded {
-    fn eq(&self, other: &Bounded) -> bool {
-        self.inner == other.inner
-    }
-}
-
-impl Eq for Bounded {}
-
-impl std::hash::Hash for Bounded {
-    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        self.inner.hash(state);
-    }
-}
+identity_of_inner!(Bounded);
 
 /// The string argument `i` at `row`, if any (scalars are not expanded).
 fn text(args: &[ColumnarValue], i: usize, row: usize) -> Option<&str> {
@@ -175,29 +162,7 @@ fn over_limit(message: String) -> datafusion::error::DataFusionError {
 }
 
 impl ScalarUDFImpl for Bounded {
-    fn name(&self) -> &str {
-        self.inner.name()
-    }
-
-    fn aliases(&self) -> &[String] {
-        self.inner.aliases()
-    }
-
-    fn signature(&self) -> &Signature {
-        self.inner.signature()
-    }
-
-    fn return_type(&self, arg_types: &[DataType]) -> Result<DataType> {
-        self.inner.return_type(arg_types)
-    }
-
-    fn return_field_from_args(&self, args: ReturnFieldArgs) -> Result<FieldRef> {
-        self.inner.return_field_from_args(args)
-    }
-
-    fn coerce_types(&self, arg_types: &[DataType]) -> Result<Vec<DataType>> {
-        self.inner.coerce_types(arg_types)
-    }
+    delegate_to_inner!();
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         self.check(&args)?;

@@ -21,29 +21,15 @@ const NANOS_PER_HOUR: i64 = 3_600_000_000_000;
 
 #[derive(Debug)]
 struct DateTrunc {
-    inner: Arc<dyn ScalarUDFImpl>,
+    inner: Arc<ScalarUDF>,
 }
 
-impl PartialEq for DateTrunc {
-    fn eq(&self, _: &Self) -> bool {
-        true
-    }
-}
-
-impl Eq for DateTrunc {}
-
-impl std::hash::Hash for DateTrunc {
-    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        "sundial.date_trunc".hash(state);
-    }
-}
+identity_of_inner!(DateTrunc);
 
 /// The `date_trunc` function (see the module docs).
 pub fn udf() -> ScalarUDF {
     ScalarUDF::new_from_impl(DateTrunc {
-        inner: datafusion::functions::datetime::date_trunc()
-            .inner()
-            .clone(),
+        inner: datafusion::functions::datetime::date_trunc(),
     })
 }
 
@@ -52,25 +38,7 @@ fn is_utc(tz: &str) -> bool {
 }
 
 impl ScalarUDFImpl for DateTrunc {
-    fn name(&self) -> &str {
-        self.inner.name()
-    }
-
-    fn aliases(&self) -> &[String] {
-        self.inner.aliases()
-    }
-
-    fn signature(&self) -> &Signature {
-        self.inner.signature()
-    }
-
-    fn return_type(&self, args: &[DataType]) -> Result<DataType> {
-        self.inner.return_type(args)
-    }
-
-    fn return_field_from_args(&self, args: ReturnFieldArgs) -> Result<FieldRef> {
-        self.inner.return_field_from_args(args)
-    }
+    delegate_to_inner!();
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         self.inner.invoke_with_args(args)
